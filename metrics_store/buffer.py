@@ -9,6 +9,11 @@ from collections import deque
 from typing import NamedTuple
 
 
+NOT_EVENT = 0
+EVENT_SLOW = 1
+EVENT_ERROR = 2
+
+
 class Sample(NamedTuple):
     """One measurement. The hot path appends plain tuples in this field order."""
 
@@ -19,7 +24,7 @@ class Sample(NamedTuple):
     value: float  # milliseconds, or the gauge's own unit
     weight: float  # how many operations this sample stands for (1 / rate)
     detail: str | None  # slow log detail: statement, request id, error
-    event: bool  # slow or failed: also kept individually in the events table
+    event: int  # NOT_EVENT, EVENT_SLOW or EVENT_ERROR: events are also kept one by one
 
 
 class SampleBuffer:

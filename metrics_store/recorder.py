@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Mapping
 
-from metrics_store.buffer import SampleBuffer
+from metrics_store.buffer import EVENT_ERROR, EVENT_SLOW, NOT_EVENT, SampleBuffer
 
 
 class Recorder:
@@ -41,17 +41,28 @@ class Recorder:
         detail: str | None = None,
     ) -> None:
         """Record one measurement of ``kind`` (``value`` in ms for timings)."""
-        if error or value >= self.slow_ms.get(kind, math.inf):
-            self.buffer.append((self._clock(), kind, name, labels, value, 1.0, detail, True))
+        if error:
+            self.buffer.append(
+                (self._clock(), kind, name, labels, value, 1.0, detail, EVENT_ERROR)
+            )
+            return
+        if value >= self.slow_ms.get(kind, math.inf):
+            self.buffer.append(
+                (self._clock(), kind, name, labels, value, 1.0, detail, EVENT_SLOW)
+            )
             return
         rate = self.sample_rate.get(kind, 1.0)
         if rate >= 1.0:
-            self.buffer.append((self._clock(), kind, name, labels, value, 1.0, None, False))
+            self.buffer.append(
+                (self._clock(), kind, name, labels, value, 1.0, None, NOT_EVENT)
+            )
         elif random.random() < rate:
             self.buffer.append(
-                (self._clock(), kind, name, labels, value, 1.0 / rate, None, False)
+                (self._clock(), kind, name, labels, value, 1.0 / rate, None, NOT_EVENT)
             )
 
     def gauge(self, name: str, labels: str, value: float) -> None:
         """Record a process gauge; gauges are never sampled away."""
-        self.buffer.append((self._clock(), "process", name, labels, value, 1.0, None, False))
+        self.buffer.append(
+            (self._clock(), "process", name, labels, value, 1.0, None, NOT_EVENT)
+        )

@@ -147,4 +147,8 @@ class QuantileSketch:
 
 def merge_serialized(left: bytes, right: bytes) -> bytes:
     """Merge two serialized sketches (used as an SQLite function in upserts)."""
-    return QuantileSketch.from_bytes(left).merge(QuantileSketch.from_bytes(right)).to_bytes()
+    return (
+        QuantileSketch.from_bytes(left)
+        .merge(QuantileSketch.from_bytes(right))
+        .to_bytes()
+    )

@@ -107,8 +107,7 @@ def parse_per_kind(
         for kind, item in value.items():
             if kind not in KINDS:
                 raise ConfigError(
-                    f"{key} names unknown kind {kind!r}; "
-                    f"kinds are {', '.join(KINDS)}."
+                    f"{key} names unknown kind {kind!r}; kinds are {', '.join(KINDS)}."
                 )
             result[kind] = parse_number(
                 f"{key}[{kind}]", item, minimum=minimum, maximum=maximum

@@ -1,0 +1,91 @@
+"""Folding raw samples into per-minute aggregates before they are written."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from metrics_store.sketch import INV_LOG_GAMMA, MIN_INDEXABLE, QuantileSketch
+from metrics_store.timebuckets import MINUTE
+
+SeriesKey = tuple[str, str, str]  # kind, name, labels
+
+
+class Aggregate:
+    """Count, sum, min, max and sketch of one series in one bucket."""
+
+    __slots__ = ("count", "sum", "min", "max", "sketch")
+
+    def __init__(self) -> None:
+        self.count = 0.0
+        self.sum = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self.sketch = QuantileSketch()
+
+    def merge(self, other: Aggregate) -> None:
+        """Fold ``other`` into this aggregate."""
+        self.count += other.count
+        self.sum += other.sum
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+        self.sketch.merge(other.sketch)
+
+
+class PendingBatch:
+    """Aggregates and events waiting to be written; survives failed flushes."""
+
+    def __init__(self) -> None:
+        self.aggregates: dict[tuple[SeriesKey, int], Aggregate] = {}
+        self.events: list[tuple] = []
+        self.samples = 0
+
+    def __len__(self) -> int:
+        return len(self.aggregates)
+
+    def add_samples(self, samples: Iterable[tuple]) -> None:
+        """Fold raw sample tuples (see ``metrics_store.buffer.Sample``) in."""
+        aggregates = self.aggregates
+        events = self.events
+        log = math.log
+        ceil = math.ceil
+        count = 0
+        for sample in samples:
+            ts, kind, name, labels, value, weight, _detail, event = sample
+            count += 1
+            key = ((kind, name, labels), int(ts // MINUTE) * MINUTE)
+            agg = aggregates.get(key)
+            if agg is None:
+                agg = aggregates[key] = Aggregate()
+            agg.count += weight
+            agg.sum += value * weight
+            if value < agg.min:
+                agg.min = value
+            if value > agg.max:
+                agg.max = value
+            sketch = agg.sketch
+            if value > MIN_INDEXABLE:
+                bucket = ceil(log(value) * INV_LOG_GAMMA)
+                bins = sketch.bins
+                bins[bucket] = bins.get(bucket, 0.0) + weight
+            else:
+                sketch.zero_count += weight
+            if event:
+                events.append(sample)
+        self.samples += count
+
+    def drop_oldest(self, keep: int) -> float:
+        """Keep the ``keep`` newest aggregates; return the weight dropped."""
+        if len(self.aggregates) <= keep:
+            return 0.0
+        ordered = sorted(self.aggregates, key=lambda item: item[1])
+        dropped = 0.0
+        for key in ordered[: len(ordered) - keep]:
+            dropped += self.aggregates.pop(key).count
+        return dropped
+
+    def clear(self) -> None:
+        """Forget everything (after a successful write)."""
+        self.aggregates = {}
+        self.events = []
+        self.samples = 0

@@ -1,0 +1,83 @@
+"""Versioned SQL migrations, applied once even when several processes start."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def pending_migrations(directory: Path) -> list[tuple[int, str, Path]]:
+    """Return ``(version, name, path)`` for every ``NNNN_name.sql`` file, in order."""
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        prefix, _, name = path.stem.partition("_")
+        if not prefix.isdigit():
+            raise ValueError(
+                f"migration file {path.name!r} must be named NNNN_description.sql"
+            )
+        found.append((int(prefix), name, path))
+    return found
+
+
+def apply_migrations(conn: sqlite3.Connection, directory: Path) -> list[int]:
+    """Apply migrations from ``directory`` not yet recorded; return the versions run.
+
+    The check and the changes happen under ``BEGIN IMMEDIATE``, so when several
+    processes start together exactly one applies each version and the others
+    wait on the write lock, then see it recorded.
+    """
+    migrations = pending_migrations(directory)
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL NOT NULL)"
+    )
+    applied: list[int] = []
+    for version, name, path in migrations:
+        done = conn.execute(
+            "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+        ).fetchone()
+        if done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+            ).fetchone()
+            if not done:
+                for statement in split_statements(path.read_text(encoding="utf-8")):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied) "
+                    "VALUES (?, ?, strftime('%s', 'now'))",
+                    (version, name),
+                )
+                applied.append(version)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    if applied:
+        logger.info("applied metrics migrations %s", applied)
+    return applied
+
+
+def split_statements(script: str) -> list[str]:
+    """Split an SQL script into complete statements (executescript would commit)."""
+    statements = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            text = current.strip()
+            if text and not all(
+                part.strip().startswith("--") or not part.strip()
+                for part in text.splitlines()
+            ):
+                statements.append(text)
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements

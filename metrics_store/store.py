@@ -1,0 +1,425 @@
+"""The metrics SQLite database: connection, flush writes, rollups and jobs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from metrics_store.aggregate import Aggregate, PendingBatch, SeriesKey
+from metrics_store.buffer import EVENT_ERROR
+from metrics_store.migrate import apply_migrations
+from metrics_store.sketch import QuantileSketch, merge_serialized
+from metrics_store.timebuckets import HOUR, MINUTE, floor_to
+
+logger = logging.getLogger(__name__)
+
+OVERFLOW_NAME = "<overflow>"
+MAX_EVENTS_PER_FLUSH = 500
+DETAIL_MAX_CHARS = 500
+
+UNITS = {
+    "http": "ms",
+    "db": "ms",
+    "render": "ms",
+    ("process", "rss_bytes"): "bytes",
+    ("process", "cpu_percent"): "percent",
+    ("process", "threads"): "threads",
+    ("process", "open_fds"): "fds",
+}
+
+
+def unit_for(kind: str, name: str) -> str:
+    """Return the unit of a series' values."""
+    return UNITS.get((kind, name)) or UNITS.get(kind) or "value"
+
+
+def default_migrations_dir() -> Path:
+    """Locate ``migrations/metrics`` in a source tree or an installed wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (
+        here.parent / "migrations" / "metrics",
+        here.parent / "starpunk" / "_resources" / "migrations" / "metrics",
+    ):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("metrics migrations folder not found next to the package")
+
+
+@dataclass
+class ProcessStatus:
+    """What one worker reports about itself at each flush."""
+
+    pid: int
+    started: float
+    buffered: int = 0
+    dropped: int = 0
+    flush_failures: int = 0
+    last_flush: float | None = None
+    flush_ms: float | None = None
+    gauges: dict[str, float] | None = None
+
+
+class MetricsStore:
+    """One process's handle on the shared metrics database.
+
+    Every write runs in its own ``BEGIN IMMEDIATE`` transaction, so several
+    worker processes can flush into the same file; upserts merge with rows
+    other processes already wrote. The connection is reopened when the file
+    is replaced or removed underneath it.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        migrations_dir: Path | None = None,
+        busy_timeout: float = 5.0,
+        max_series: int = 2000,
+    ) -> None:
+        self.path = Path(path)
+        self.migrations_dir = migrations_dir or default_migrations_dir()
+        self.busy_timeout = busy_timeout
+        self.max_series = max_series
+        self._conn: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
+        self._lock = threading.RLock()
+        self._series_ids: dict[SeriesKey, int] = {}
+        self._series_count = 0
+        self._pid = os.getpid()
+
+    # -- connection -----------------------------------------------------
+
+    def connection(self) -> sqlite3.Connection:
+        """Return an open, migrated connection, reopening it if the file changed."""
+        if self._pid != os.getpid():
+            # A connection inherited across fork must never be used by the child.
+            self._conn = None
+            self._series_ids = {}
+            self._pid = os.getpid()
+        if self._conn is not None and self._identity != _file_identity(self.path):
+            self.close()
+        if self._conn is None:
+            self._conn = self._open()
+            self._identity = _file_identity(self.path)
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            # Must precede the first table for a new file; a no-op otherwise.
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.create_function(
+                "sketch_merge", 2, merge_serialized, deterministic=True
+            )
+            apply_migrations(conn, self.migrations_dir)
+        except BaseException:
+            conn.close()
+            raise
+        self._series_ids = {}
+        return conn
+
+    def close(self) -> None:
+        """Close the connection (it reopens on next use)."""
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()
+            self._conn = None
+            self._identity = None
+            self._series_ids = {}
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run a block under ``BEGIN IMMEDIATE``; commit, or roll back and re-raise."""
+        with self._lock:
+            conn = self.connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """Run read-only queries on the connection (WAL readers never block writers)."""
+        with self._lock:
+            yield self.connection()
+
+    # -- flush ------------------------------------------------------------
+
+    def write_batch(
+        self, batch: PendingBatch, process: ProcessStatus | None = None
+    ) -> int:
+        """Merge a pending batch into minute rollups; return the rows upserted.
+
+        All or nothing: on any error nothing is written and the batch is left
+        as it was, so the caller can retry it with later samples folded in.
+        """
+        now = time.time()
+        with self.transaction() as conn:
+            rows: dict[tuple[int, int], Aggregate] = {}
+            overflow = 0.0
+            for (key, bucket), agg in batch.aggregates.items():
+                series_id = self._series_id(conn, key, now)
+                if series_id is None:
+                    overflow += agg.count
+                    series_id = self._series_id(conn, (key[0], OVERFLOW_NAME, ""), now)
+                merged = rows.get((bucket, series_id))
+                if merged is None:
+                    rows[(bucket, series_id)] = agg
+                else:
+                    merged = _copy(merged)
+                    merged.merge(agg)
+                    rows[(bucket, series_id)] = merged
+            conn.executemany(
+                "INSERT INTO rollup_minute "
+                "(bucket, series_id, count, sum, min, max, sketch) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (bucket, series_id) DO UPDATE SET "
+                "count = count + excluded.count, sum = sum + excluded.sum, "
+                "min = min(min, excluded.min), max = max(max, excluded.max), "
+                "sketch = sketch_merge(sketch, excluded.sketch)",
+                [
+                    (bucket, sid, a.count, a.sum, a.min, a.max, a.sketch.to_bytes())
+                    for (bucket, sid), a in rows.items()
+                ],
+            )
+            hours = {floor_to(bucket, HOUR) for bucket, _ in rows}
+            conn.executemany(
+                "INSERT OR IGNORE INTO dirty_hours (bucket) VALUES (?)",
+                [(hour,) for hour in hours],
+            )
+            self._write_events(conn, batch.events)
+            if overflow:
+                _bump_counter(conn, "overflow_samples", overflow)
+            if process is not None:
+                self._write_process(conn, process, now)
+        return len(rows)
+
+    def _series_id(
+        self, conn: sqlite3.Connection, key: SeriesKey, now: float
+    ) -> int | None:
+        """Return the id of ``key``, creating it unless the series cap is reached."""
+        series_id = self._series_ids.get(key)
+        if series_id is not None:
+            return series_id
+        row = conn.execute(
+            "SELECT id FROM series WHERE kind = ? AND name = ? AND labels = ?", key
+        ).fetchone()
+        if row is None:
+            if key[1] != OVERFLOW_NAME:
+                (count,) = conn.execute("SELECT count(*) FROM series").fetchone()
+                if count >= self.max_series:
+                    return None
+            cursor = conn.execute(
+                "INSERT INTO series (kind, name, labels, unit, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (*key, unit_for(key[0], key[1]), now),
+            )
+            series_id = cursor.lastrowid
+        else:
+            series_id = row[0]
+        self._series_ids[key] = series_id
+        return series_id
+
+    def _write_events(self, conn: sqlite3.Connection, events: list[tuple]) -> None:
+        kept = events[-MAX_EVENTS_PER_FLUSH:]
+        if len(events) > len(kept):
+            _bump_counter(conn, "events_dropped", len(events) - len(kept))
+        pid = os.getpid()
+        conn.executemany(
+            "INSERT INTO events "
+            "(ts, pid, kind, name, labels, duration_ms, error, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    ts,
+                    pid,
+                    kind,
+                    name,
+                    labels,
+                    value,
+                    int(flag == EVENT_ERROR),
+                    (detail or "")[:DETAIL_MAX_CHARS] or None,
+                )
+                for ts, kind, name, labels, value, _w, detail, flag in kept
+            ],
+        )
+
+    def _write_process(
+        self, conn: sqlite3.Connection, status: ProcessStatus, now: float
+    ) -> None:
+        gauges = status.gauges or {}
+        conn.execute(
+            "INSERT INTO processes (pid, started, host, last_seen, last_flush, "
+            "flush_ms, buffered, dropped, flush_failures, rss_bytes, cpu_percent, "
+            "threads, open_fds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (pid, started) DO UPDATE SET last_seen = excluded.last_seen, "
+            "last_flush = excluded.last_flush, flush_ms = excluded.flush_ms, "
+            "buffered = excluded.buffered, dropped = excluded.dropped, "
+            "flush_failures = excluded.flush_failures, "
+            "rss_bytes = coalesce(excluded.rss_bytes, rss_bytes), "
+            "cpu_percent = coalesce(excluded.cpu_percent, cpu_percent), "
+            "threads = coalesce(excluded.threads, threads), "
+            "open_fds = coalesce(excluded.open_fds, open_fds)",
+            (
+                status.pid,
+                status.started,
+                socket.gethostname(),
+                now,
+                status.last_flush,
+                status.flush_ms,
+                status.buffered,
+                status.dropped,
+                status.flush_failures,
+                gauges.get("rss_bytes"),
+                gauges.get("cpu_percent"),
+                gauges.get("threads"),
+                gauges.get("open_fds"),
+            ),
+        )
+
+    # -- site-wide jobs ---------------------------------------------------
+
+    def claim_job(self, job: str, period: int) -> bool:
+        """Claim ``job`` for ``period``; True for exactly one caller per period."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO job_runs (job, period, pid, started) "
+                "VALUES (?, ?, ?, ?)",
+                (job, period, os.getpid(), time.time()),
+            )
+            return cursor.rowcount == 1
+
+    def finish_job(self, job: str, period: int, detail: str = "") -> None:
+        """Mark a claimed job run as finished."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE job_runs SET finished = ?, detail = ? "
+                "WHERE job = ? AND period = ?",
+                (time.time(), detail, job, period),
+            )
+
+    # -- hour rollup ------------------------------------------------------
+
+    def rollup_hours(self, *, all_hours: bool = False) -> int:
+        """Recompute hour rows from minutes for every changed hour; return hours done.
+
+        Each hour is rebuilt in its own short transaction, so the count, sum,
+        min and max of an hour row always equal the merge of its minutes, and
+        flushes from other processes wait at most one hour's worth of work.
+        """
+        with self.reading() as conn:
+            if all_hours:
+                hours = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT DISTINCT (bucket / 3600) * 3600 FROM rollup_minute"
+                    )
+                ]
+            else:
+                hours = [
+                    row[0] for row in conn.execute("SELECT bucket FROM dirty_hours")
+                ]
+        for hour in sorted(hours):
+            self._rollup_one_hour(hour)
+        return len(hours)
+
+    def _rollup_one_hour(self, hour: int) -> None:
+        with self.transaction() as conn:
+            merged: dict[int, Aggregate] = {}
+            for series_id, count, total, low, high, blob in conn.execute(
+                "SELECT series_id, count, sum, min, max, sketch FROM rollup_minute "
+                "WHERE bucket >= ? AND bucket < ?",
+                (hour, hour + HOUR),
+            ):
+                agg = merged.get(series_id)
+                if agg is None:
+                    agg = merged[series_id] = Aggregate()
+                agg.count += count
+                agg.sum += total
+                agg.min = min(agg.min, low)
+                agg.max = max(agg.max, high)
+                agg.sketch.merge(QuantileSketch.from_bytes(blob))
+            if merged:
+                conn.execute("DELETE FROM rollup_hour WHERE bucket = ?", (hour,))
+                conn.executemany(
+                    "INSERT INTO rollup_hour "
+                    "(bucket, series_id, count, sum, min, max, sketch) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (hour, sid, a.count, a.sum, a.min, a.max, a.sketch.to_bytes())
+                        for sid, a in merged.items()
+                    ],
+                )
+            conn.execute("DELETE FROM dirty_hours WHERE bucket = ?", (hour,))
+
+    # -- status -----------------------------------------------------------
+
+    def counter(self, name: str) -> float:
+        """Return a site-wide counter such as ``overflow_samples``."""
+        with self.reading() as conn:
+            row = conn.execute(
+                "SELECT value FROM counters WHERE name = ?", (name,)
+            ).fetchone()
+        return row[0] if row else 0.0
+
+    def size_bytes(self) -> int:
+        """Database size on disk, main file plus write-ahead log."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(f"{self.path}{suffix}")
+        return total
+
+
+def _copy(agg: Aggregate) -> Aggregate:
+    clone = Aggregate()
+    clone.merge(agg)
+    return clone
+
+
+def _bump_counter(conn: sqlite3.Connection, name: str, amount: float) -> None:
+    conn.execute(
+        "INSERT INTO counters (name, value) VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+        (name, amount),
+    )
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino)
+
+
+__all__ = [
+    "MINUTE",
+    "MetricsStore",
+    "OVERFLOW_NAME",
+    "ProcessStatus",
+    "default_migrations_dir",
+    "unit_for",
+]
