@@ -8,7 +8,6 @@ import weakref
 from collections import deque
 from typing import NamedTuple
 
-
 NOT_EVENT = 0
 EVENT_SLOW = 1
 EVENT_ERROR = 2
