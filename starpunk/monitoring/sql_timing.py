@@ -1,0 +1,125 @@
+"""Instrumented SQLite connections: every statement timed, normalized."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from functools import lru_cache
+from time import perf_counter
+from typing import Any
+
+from metrics_store.recorder import Recorder
+
+MAX_STATEMENT_CHARS = 200
+_OPS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_QUOTED_NAME = re.compile(r'"(?:[^"]|"")*"')
+_NUMBER = re.compile(r"(?<![\w.])-?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|0[xX][0-9a-fA-F]+)\b")
+_NAMED_PARAM = re.compile(r"[:@$][A-Za-z_]\w*|\?\d*")
+_IN_LIST = re.compile(r"\bIN\s*\(\s*\?(?:\s*,\s*\?)+\s*\)", re.I)
+_SPACE = re.compile(r"\s+")
+_PLACEHOLDER = "\ue000"
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
+
+# The process-wide recorder used by connections opened with ``connect``.
+_recorder: Recorder | None = None
+
+
+def set_recorder(recorder: Recorder | None) -> None:
+    """Make ``recorder`` receive the timings of connections opened from now on."""
+    global _recorder
+    _recorder = recorder
+
+
+@lru_cache(maxsize=2048)
+def normalize_sql(sql: str) -> tuple[str, str]:
+    """Return ``(statement, op)``: literals as ``?``, spaces collapsed, ≤200 chars."""
+    text = _COMMENT.sub(" ", sql)
+    text = _STRING.sub("?", text)
+    # Quoted identifiers may hold digits: set them aside while numbers go.
+    names = _QUOTED_NAME.findall(text)
+    text = _QUOTED_NAME.sub(_PLACEHOLDER, text)
+    text = _NUMBER.sub("?", text)
+    text = _NAMED_PARAM.sub("?", text)
+    text = _IN_LIST.sub("IN (?)", text)
+    if names:
+        pieces = text.split(_PLACEHOLDER)
+        text = "".join(p + n for p, n in zip(pieces, names + [""], strict=True))
+    text = _SPACE.sub(" ", text).strip()
+    first = text.split(" ", 1)[0].upper()
+    op = first if first in _OPS else "OTHER"
+    return text[:MAX_STATEMENT_CHARS], op
+
+
+def _record(sql: str, began: float, failed: BaseException | None) -> None:
+    recorder = _recorder
+    if recorder is None:
+        return
+    elapsed = (perf_counter() - began) * 1000.0
+    statement, op = normalize_sql(sql)
+    detail = statement
+    if failed is not None:
+        detail = f"{type(failed).__name__}: {failed} | {statement}"[:500]
+    recorder.record("db", statement, "op=" + op, elapsed, failed is not None, detail)
+
+
+class InstrumentedCursor(sqlite3.Cursor):
+    """A cursor that times ``execute``, ``executemany`` and ``executescript``."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        began = perf_counter()
+        try:
+            result = super().execute(sql, parameters)
+        except BaseException as exc:
+            _record(sql, began, exc)
+            raise
+        _record(sql, began, None)
+        return result
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:
+        began = perf_counter()
+        try:
+            result = super().executemany(sql, seq_of_parameters)
+        except BaseException as exc:
+            _record(sql, began, exc)
+            raise
+        _record(sql, began, None)
+        return result
+
+    def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
+        began = perf_counter()
+        try:
+            result = super().executescript(sql_script)
+        except BaseException as exc:
+            _record(sql_script, began, exc)
+            raise
+        _record(sql_script, began, None)
+        return result
+
+
+class InstrumentedConnection(sqlite3.Connection):
+    """A connection whose shortcut methods and cursors are all timed."""
+
+    def cursor(self, factory: Any = InstrumentedCursor) -> sqlite3.Cursor:
+        return super().cursor(factory)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:
+        return self.cursor().executemany(sql, seq_of_parameters)
+
+    def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
+        return self.cursor().executescript(sql_script)
+
+
+def connect(database: Any, **kwargs: Any) -> sqlite3.Connection:
+    """Open an SQLite connection; measured when monitoring is active.
+
+    With monitoring off this is plain ``sqlite3.connect``, so it costs nothing.
+    """
+    if _recorder is None:
+        return sqlite3.connect(database, **kwargs)
+    kwargs.setdefault("factory", InstrumentedConnection)
+    return sqlite3.connect(database, **kwargs)
