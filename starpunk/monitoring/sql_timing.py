@@ -42,7 +42,7 @@ def normalize_sql(sql: str) -> tuple[str, str]:
     text = _QUOTED_NAME.sub(_PLACEHOLDER, text)
     text = _NUMBER.sub("?", text)
     text = _NAMED_PARAM.sub("?", text)
-    text = _IN_LIST.sub("IN (?)", text)
+    text = _IN_LIST.sub(lambda match: match.group()[:2] + " (?)", text)
     if names:
         pieces = text.split(_PLACEHOLDER)
         text = "".join(p + n for p, n in zip(pieces, names + [""], strict=True))
