@@ -1,0 +1,155 @@
+"""Hot path: nanoseconds to record one sample, against a bare deque and Prometheus.
+
+Every variant is a timeit loop over one call of the same shape: a request
+timing of ``1.234`` ms for ``public.index`` with method and status labels.
+The floors are a bare ``deque.append`` of a prebuilt tuple, and the same
+append of a freshly built sample tuple (the least any recorder that keeps a
+timestamped sample must do). The empty loop is measured in the same process
+and subtracted. Timeit turns the garbage collector off while timing, for
+every variant alike; the buffer is sized so it never fills (a full buffer
+drops the oldest sample, a path the product takes only under overload).
+"""
+
+from __future__ import annotations
+
+import argparse
+import timeit
+from typing import Any
+
+from bench.common import (
+    markdown_table,
+    median,
+    run_interleaved,
+    say,
+    worker_main,
+)
+
+MODULE = "bench.hot_path"
+
+COMMON_SETUP = """
+import time
+from collections import deque
+clock = time.time
+kind, name, labels, value = "http", "public.index", "method=GET;status=2xx", 1.234
+seconds = value / 1000.0
+sample = (clock(), kind, name, labels, value, 1.0, None, 0)
+capacity = {number} + 1
+"""
+
+# name -> (setup, statement); the statement is what one recorded sample costs.
+VARIANTS: dict[str, tuple[str, str]] = {
+    "empty loop": ("", "pass"),
+    "deque.append(prebuilt tuple)": (
+        "append = deque(maxlen=capacity).append",
+        "append(sample)",
+    ),
+    "deque.append(new sample tuple)": (
+        "append = deque(maxlen=capacity).append",
+        "append((clock(), kind, name, labels, value, 1.0, None, 0))",
+    ),
+    "SampleBuffer.append": (
+        "from metrics_store.buffer import SampleBuffer\n"
+        "append = SampleBuffer(capacity).append",
+        "append((clock(), kind, name, labels, value, 1.0, None, 0))",
+    ),
+    "Recorder.record": (
+        "from metrics_store.buffer import SampleBuffer\n"
+        "from metrics_store.recorder import Recorder\n"
+        "from starpunk.monitoring.settings import METRICS_DEFAULTS\n"
+        "rates = {'http': 1.0, 'db': 1.0, 'render': 1.0, 'process': 1.0}\n"
+        "slow = dict(METRICS_DEFAULTS['METRICS_SLOW_MS'])\n"
+        "record = Recorder(SampleBuffer(capacity), rates, slow).record",
+        "record(kind, name, labels, value)",
+    ),
+    "prometheus Histogram.labels(...).observe": (
+        "from prometheus_client import CollectorRegistry, Histogram\n"
+        "histogram = Histogram('request_seconds', 'Request time', "
+        "['method', 'status'], registry=CollectorRegistry())",
+        "histogram.labels('GET', '200').observe(seconds)",
+    ),
+    "prometheus child.observe (labels bound once)": (
+        "from prometheus_client import CollectorRegistry, Histogram\n"
+        "histogram = Histogram('request_seconds', 'Request time', "
+        "['method', 'status'], registry=CollectorRegistry())\n"
+        "observe = histogram.labels('GET', '200').observe",
+        "observe(seconds)",
+    ),
+}
+FLOOR_PREBUILT = "deque.append(prebuilt tuple)"
+FLOOR_TUPLE = "deque.append(new sample tuple)"
+RECORDER = "Recorder.record"
+
+
+def measure(params: dict[str, Any]) -> dict[str, Any]:
+    """Worker: best ns per call of one variant and of the empty loop."""
+    number = params["number"]
+    common = COMMON_SETUP.format(number=number)
+
+    def best_ns(variant: str) -> float:
+        setup, statement = VARIANTS[variant]
+        timer = timeit.Timer(statement, common + setup)
+        timer.timeit(number=min(number, 10_000))  # warm up
+        runs = timer.repeat(repeat=params["repeat"], number=number)
+        return min(runs) / number * 1e9
+
+    empty = best_ns("empty loop")
+    gross = best_ns(params["variant"])
+    return {"gross_ns": gross, "empty_ns": empty, "net_ns": gross - empty}
+
+
+def run(quick: bool = False, progress=say) -> dict[str, Any]:
+    """Measure every variant; return ns per call and ratios to the floors."""
+    number = 20_000 if quick else 200_000
+    rounds = 1 if quick else 7
+    repeat = 3 if quick else 5
+    names = [name for name in VARIANTS if name != "empty loop"]
+    runs = run_interleaved(
+        MODULE,
+        {name: {"variant": name, "number": number, "repeat": repeat} for name in names},
+        rounds,
+        progress,
+    )
+    net = {name: median(r["net_ns"] for r in results) for name, results in runs.items()}
+    gross = {
+        name: median(r["gross_ns"] for r in results) for name, results in runs.items()
+    }
+    return {
+        "rounds": rounds,
+        "calls_per_repeat": number,
+        "net_ns": net,
+        "gross_ns": gross,
+        "empty_loop_ns": median(
+            r["empty_ns"] for results in runs.values() for r in results
+        ),
+        "ratio_to_prebuilt_floor": {n: net[n] / net[FLOOR_PREBUILT] for n in net},
+        "ratio_to_tuple_floor": {n: net[n] / net[FLOOR_TUPLE] for n in net},
+    }
+
+
+def report(result: dict[str, Any]) -> str:
+    """Markdown table of a :func:`run` result."""
+    rows = [
+        (
+            name,
+            f"{ns:.1f}",
+            f"{result['ratio_to_prebuilt_floor'][name]:.2f}x",
+            f"{result['ratio_to_tuple_floor'][name]:.2f}x",
+        )
+        for name, ns in result["net_ns"].items()
+    ]
+    return markdown_table(
+        ["call", "ns/sample (net of loop)", "vs bare append", "vs append(new tuple)"],
+        rows,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    args = parser.parse_args()
+    print(report(run(quick=args.quick)))
+
+
+if __name__ == "__main__":
+    if not worker_main(measure):
+        main()
