@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+from metrics_store.buffer import EVENT_ERROR, EVENT_SLOW, NOT_EVENT
 from metrics_store.sketch import INV_LOG_GAMMA, MIN_INDEXABLE, QuantileSketch
 from metrics_store.timebuckets import MINUTE
 
 SeriesKey = tuple[str, str, str]  # kind, name, labels
+_INF = math.inf
 
 
 class Aggregate:
@@ -73,6 +75,37 @@ class PendingBatch:
             if event:
                 events.append(sample)
         self.samples += count
+
+    def add_raw(
+        self,
+        raw: Iterable[tuple],
+        wall_offset: float,
+        sample_rate: Mapping[str, float],
+        slow_ms: Mapping[str, float],
+    ) -> None:
+        """Fold raw samples from a :class:`~metrics_store.recorder.Recorder` in.
+
+        Wall time is ``end + wall_offset``; errors and slow samples weigh 1
+        and become events, the rest weigh ``1 / rate`` of their kind.
+        """
+        weights = {kind: 1.0 / rate for kind, rate in sample_rate.items()}
+        self.add_samples(
+            (
+                end + wall_offset,
+                kind,
+                name,
+                labels,
+                value,
+                1.0
+                if error or value >= slow_ms.get(kind, _INF)
+                else weights.get(kind, 1.0),
+                detail,
+                EVENT_ERROR
+                if error
+                else (EVENT_SLOW if value >= slow_ms.get(kind, _INF) else NOT_EVENT),
+            )
+            for end, kind, name, labels, value, error, detail in raw
+        )
 
     def drop_oldest(self, keep: int) -> float:
         """Keep the ``keep`` newest aggregates; return the weight dropped."""

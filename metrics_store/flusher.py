@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Mapping
 
 from metrics_store.aggregate import PendingBatch
 from metrics_store.buffer import SampleBuffer
@@ -32,9 +33,17 @@ class Flusher:
         buffer: SampleBuffer,
         store: MetricsStore,
         *,
+        sample_rate: Mapping[str, float] | None = None,
+        slow_ms: Mapping[str, float] | None = None,
+        wall_offset: Callable[[], float] | None = None,
         max_pending: int = 10_000,
     ) -> None:
         self.buffer = buffer
+        self.sample_rate = dict(sample_rate or {})
+        self.sample_rate["process"] = 1.0
+        self.slow_ms = dict(slow_ms or {})
+        self.slow_ms.pop("process", None)
+        self.wall_offset = wall_offset or (lambda: time.time() - time.perf_counter())
         self.store = store
         self.max_pending = max_pending
         self.pending = PendingBatch()
@@ -54,7 +63,9 @@ class Flusher:
             if self.pid != os.getpid():
                 self._after_fork()
             began = time.perf_counter()
-            self.pending.add_samples(self.buffer.drain())
+            self.pending.add_raw(
+                self.buffer.drain(), self.wall_offset(), self.sample_rate, self.slow_ms
+            )
             lost = self.pending.drop_oldest(self.max_pending)
             if lost:
                 self.buffer.count_dropped(round(lost))

@@ -105,7 +105,7 @@ def release_free_pages(store: MetricsStore, pages_per_step: int = 2000) -> int:
     """Return free pages to the file system in small steps; return pages freed."""
     freed = 0
     while True:
-        with store.reading() as conn:
+        with store.writing() as conn:
             (free,) = conn.execute("PRAGMA freelist_count").fetchone()
             if free == 0:
                 return freed

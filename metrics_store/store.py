@@ -91,17 +91,22 @@ class MetricsStore:
         self._conn: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
         self._lock = threading.RLock()
+        self._read_lock = threading.RLock()
+        self._reader: sqlite3.Connection | None = None
+        self._reader_identity: tuple[int, int] | None = None
         self._series_ids: dict[SeriesKey, int] = {}
-        self._series_count = 0
         self._pid = os.getpid()
 
     # -- connection -----------------------------------------------------
 
     def connection(self) -> sqlite3.Connection:
-        """Return an open, migrated connection, reopening it if the file changed."""
+        """Return the open, migrated write connection, reopening it if needed.
+
+        It is reopened after a fork (a parent's connection must never be used
+        by a child) and when the file was replaced or removed underneath it.
+        """
         if self._pid != os.getpid():
-            # A connection inherited across fork must never be used by the child.
-            self._conn = None
+            self._conn = self._reader = None
             self._series_ids = {}
             self._pid = os.getpid()
         if self._conn is not None and self._identity != _file_identity(self.path):
@@ -109,7 +114,22 @@ class MetricsStore:
         if self._conn is None:
             self._conn = self._open()
             self._identity = _file_identity(self.path)
+            self._series_ids = {}
         return self._conn
+
+    def _read_connection(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():
+            self.connection()
+        if self._reader is not None and self._reader_identity != _file_identity(
+            self.path
+        ):
+            with contextlib.suppress(sqlite3.Error):
+                self._reader.close()
+            self._reader = None
+        if self._reader is None:
+            self._reader = self._open()
+            self._reader_identity = _file_identity(self.path)
+        return self._reader
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,11 +152,10 @@ class MetricsStore:
         except BaseException:
             conn.close()
             raise
-        self._series_ids = {}
         return conn
 
     def close(self) -> None:
-        """Close the connection (it reopens on next use)."""
+        """Close both connections (they reopen on next use)."""
         with self._lock:
             if self._conn is not None:
                 with contextlib.suppress(sqlite3.Error):
@@ -144,6 +163,11 @@ class MetricsStore:
             self._conn = None
             self._identity = None
             self._series_ids = {}
+        with self._read_lock:
+            if self._reader is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._reader.close()
+            self._reader = None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -160,10 +184,21 @@ class MetricsStore:
             conn.execute("COMMIT")
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
-        """Run read-only queries on the connection (WAL readers never block writers)."""
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """Use the write connection outside a transaction (for PRAGMAs that write)."""
         with self._lock:
             yield self.connection()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """Run read-only queries on a separate connection.
+
+        Readers never wait for this process's flush, which may sit behind
+        another process's write lock for seconds: in WAL mode a reader sees
+        the last committed state and is never blocked by a writer.
+        """
+        with self._read_lock:
+            yield self._read_connection()
 
     # -- flush ------------------------------------------------------------
 

@@ -92,7 +92,12 @@ class Monitoring:
         self.buffer = SampleBuffer(settings.buffer_max)
         self.recorder = Recorder(self.buffer, settings.sample_rate, settings.slow_ms)
         self.flusher = Flusher(
-            self.buffer, self.store, max_pending=max(1000, settings.buffer_max // 10)
+            self.buffer,
+            self.store,
+            sample_rate=settings.sample_rate,
+            slow_ms=settings.slow_ms,
+            wall_offset=self.recorder.wall_offset,
+            max_pending=max(1000, settings.buffer_max // 10),
         )
         set_recorder(self.recorder)
         app.before_request_funcs.setdefault(None, []).insert(0, tag_endpoint)

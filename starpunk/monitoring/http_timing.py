@@ -75,6 +75,8 @@ class RequestTimer:
         self.wsgi_app = wsgi_app
         self.recorder = recorder
         self.on_first_request = on_first_request
+        self._record = recorder.for_kind("http")
+        self._slow_ms = recorder.slow_ms.get("http", float("inf"))
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if self.on_first_request is not None:
@@ -90,21 +92,22 @@ class RequestTimer:
 
     def finish(self, environ: dict, status: str, began: float) -> None:
         """Record one finished request."""
-        elapsed = (perf_counter() - began) * 1000.0
+        end = perf_counter()
+        elapsed = (end - began) * 1000.0
         endpoint = environ.get(ENDPOINT_KEY) or UNMATCHED
         status_class = _STATUS_CLASSES.get(status[:1], "5xx")
         method = environ.get("REQUEST_METHOD", "GET")
         labels = f"method={_safe_method(method)};status={status_class}"
         detail = None
         error = status_class == "5xx"
-        if error or elapsed >= self.recorder.slow_ms.get("http", float("inf")):
+        if error or elapsed >= self._slow_ms:
             # The path only: a query string may carry secrets.
             path = environ.get("PATH_INFO", "")[:200]
             request_id = environ.get("HTTP_X_REQUEST_ID", "")[:64]
             detail = f"{method[:10]} {path}" + (
                 f" id={request_id}" if request_id else ""
             )
-        self.recorder.record("http", endpoint, labels, elapsed, error, detail)
+        self._record(endpoint, labels, elapsed, end, error, detail)
 
 
 _METHODS = frozenset(

@@ -18,6 +18,7 @@ class RenderTimer:
 
     def __init__(self, app: Flask, recorder: Recorder) -> None:
         self.recorder = recorder
+        self._record = recorder.for_kind("render")
         before_render_template.connect(self._before, app, weak=False)
         template_rendered.connect(self._after, app, weak=False)
 
@@ -31,6 +32,5 @@ class RenderTimer:
         stack = getattr(_starts, "stack", None)
         if not stack:
             return
-        elapsed = (perf_counter() - stack.pop()) * 1000.0
-        name = template.name or "<string>"
-        self.recorder.record("render", name, "", elapsed, False, name)
+        end = perf_counter()
+        self._record(template.name or "<string>", "", (end - stack.pop()) * 1000.0, end)

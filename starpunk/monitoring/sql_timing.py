@@ -22,14 +22,17 @@ _SPACE = re.compile(r"\s+")
 _PLACEHOLDER = "\ue000"
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 
-# The process-wide recorder used by connections opened with ``connect``.
+# The process-wide recorder used by connections opened with ``connect``, and
+# its fast path for the ``db`` kind.
 _recorder: Recorder | None = None
+_record_db = None
 
 
 def set_recorder(recorder: Recorder | None) -> None:
     """Make ``recorder`` receive the timings of connections opened from now on."""
-    global _recorder
+    global _recorder, _record_db
     _recorder = recorder
+    _record_db = recorder.for_kind("db") if recorder is not None else None
 
 
 @lru_cache(maxsize=2048)
@@ -52,16 +55,24 @@ def normalize_sql(sql: str) -> tuple[str, str]:
     return text[:MAX_STATEMENT_CHARS], op
 
 
-def _record(sql: str, began: float, failed: BaseException | None) -> None:
-    recorder = _recorder
-    if recorder is None:
-        return
-    elapsed = (perf_counter() - began) * 1000.0
+@lru_cache(maxsize=2048)
+def _series_of(sql: str) -> tuple[str, str]:
     statement, op = normalize_sql(sql)
-    detail = statement
-    if failed is not None:
+    return statement, "op=" + op
+
+
+def _record(sql: str, began: float, failed: BaseException | None) -> None:
+    end = perf_counter()
+    record = _record_db
+    if record is None:
+        return
+    statement, labels = _series_of(sql)
+    if failed is None:
+        record(statement, labels, (end - began) * 1000.0, end)
+    else:
+        # The error text, never the parameters: values may be secrets.
         detail = f"{type(failed).__name__}: {failed} | {statement}"[:500]
-    recorder.record("db", statement, "op=" + op, elapsed, failed is not None, detail)
+        record(statement, labels, (end - began) * 1000.0, end, True, detail)
 
 
 class InstrumentedCursor(sqlite3.Cursor):

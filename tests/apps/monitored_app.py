@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-from flask import Flask, Response, render_template_string, send_file
+from flask import Flask, Response, jsonify, render_template_string, send_file
 
 from starpunk.monitoring import Monitoring, connect
 
@@ -20,8 +20,9 @@ STREAM_CHUNKS = [f"chunk {i} ".encode() * 100 for i in range(50)]
 def create_app() -> Flask:
     """Build the app from ``APP_DATA`` and ``METRICS_*`` environment variables."""
     data = os.environ["APP_DATA"]
+    metrics_db = os.environ.get("APP_METRICS_DB", os.path.join(data, "metrics.db"))
     app = Flask(__name__, static_folder=os.path.join(data, "static"))
-    app.config["METRICS_DB"] = os.path.join(data, "metrics.db")
+    app.config["METRICS_DB"] = metrics_db
     for key, value in os.environ.items():
         if key.startswith("METRICS_"):
             app.config[key] = value
@@ -63,6 +64,10 @@ def create_app() -> Flask:
     @app.route("/boom")
     def boom():
         raise RuntimeError("boom")
+
+    @app.route("/monitoring")
+    def monitoring_status():
+        return jsonify(app.extensions["starpunk.monitoring"].health())
 
     @app.route("/ping")
     def ping():
