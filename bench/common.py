@@ -17,6 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 WORKER_FLAG = "--worker"
 WORKER_TIMEOUT_SECONDS = 900
+# Peers print to stdout (some at exit), so the result line carries a marker.
+RESULT_MARKER = "BENCH-RESULT "
 
 
 def machine_info() -> dict[str, Any]:
@@ -53,7 +55,7 @@ def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def spawn_worker(module: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Run ``python -m module --worker PARAMS`` and return the JSON it prints last."""
+    """Run ``python -m module --worker PARAMS`` and return the result it prints."""
     command = [sys.executable, "-m", module, WORKER_FLAG, json.dumps(params)]
     done = subprocess.run(
         command,
@@ -64,11 +66,15 @@ def spawn_worker(module: str, params: dict[str, Any]) -> dict[str, Any]:
         timeout=WORKER_TIMEOUT_SECONDS,
         check=False,
     )
-    lines = done.stdout.strip().splitlines()
+    lines = [
+        line[len(RESULT_MARKER) :]
+        for line in done.stdout.splitlines()
+        if line.startswith(RESULT_MARKER)
+    ]
     if done.returncode != 0 or not lines:
         raise RuntimeError(
             f"benchmark worker {module} {params!r} failed with exit code "
-            f"{done.returncode}:\n{done.stderr[-3000:]}"
+            f"{done.returncode}:\n{done.stdout[-1000:]}\n{done.stderr[-3000:]}"
         )
     return json.loads(lines[-1])
 
@@ -78,7 +84,7 @@ def worker_main(measure: Callable[[dict[str, Any]], dict[str, Any]]) -> bool:
     if len(sys.argv) < 3 or sys.argv[1] != WORKER_FLAG:
         return False
     result = measure(json.loads(sys.argv[2]))
-    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.write(RESULT_MARKER + json.dumps(result) + "\n")
     sys.stdout.flush()
     return True
 
