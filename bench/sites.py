@@ -5,6 +5,8 @@ endpoint; a *variant* is how it is monitored: not at all (StarPunk's
 monitoring switched off), by StarPunk's monitoring, by
 prometheus_flask_exporter, or by Flask-MonitoringDashboard at monitor level
 1. Each variant runs in its own process: the peers keep global state.
+``off_again`` is ``off`` once more, measured as if it were a variant: its
+ratio to ``off`` shows how fine a difference the run can resolve.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 
 from flask import Flask
 
-VARIANTS = ("off", "starpunk", "prometheus", "fmd")
+VARIANTS = ("off", "off_again", "starpunk", "prometheus", "fmd")
 VARIANT_LABELS = {
     "off": "monitoring off",
+    "off_again": "monitoring off, A/A control",
     "starpunk": "StarPunk monitoring",
     "prometheus": "prometheus_flask_exporter",
     "fmd": "Flask-MonitoringDashboard (level 1)",
