@@ -13,6 +13,8 @@ request are waited for before a batch's clock stops.
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import tempfile
 import threading
 import time
@@ -33,14 +35,17 @@ MODULE = "bench.request_cpu"
 THREAD_WAIT_SECONDS = 60.0
 
 
-def wait_for_threads(baseline: int) -> None:
-    """Wait (bounded) until the threads started during a batch have ended."""
+def wait_for_threads() -> None:
+    """Wait (bounded) until every non-daemon thread but this one has ended.
+
+    A peer that writes each request from a thread of its own has done that
+    request's work only when the thread ends; schedulers run as daemons.
+    """
     deadline = time.monotonic() + THREAD_WAIT_SECONDS
-    while threading.active_count() > baseline and time.monotonic() < deadline:
-        for thread in threading.enumerate():
-            if thread is not threading.current_thread() and not thread.daemon:
-                thread.join(timeout=0.5)
-        time.sleep(0.001)
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def measure(params: dict[str, Any]) -> dict[str, Any]:
@@ -49,41 +54,42 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
 
     site, variant = params["site"], params["variant"]
     paths = site_paths(site)
-    with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
-        folder = Path(tmp)
-        prepare_data(site, folder)
-        app = build_app(site, variant, folder, scheduler=False)
-        monitoring = app.extensions.get("starpunk.monitoring")
-        flush = monitoring.flush if monitoring and monitoring.enabled else None
-        calls = {kind: caller(app, path) for kind, path in paths.items()}
+    # Removed at exit, after the peers' own exit hooks (which still write).
+    folder = Path(tempfile.mkdtemp(prefix="bench-cpu-"))
+    atexit.register(shutil.rmtree, folder, True)
+    prepare_data(site, folder)
+    app = build_app(site, variant, folder, scheduler=False)
+    monitoring = app.extensions.get("starpunk.monitoring")
+    flush = monitoring.flush if monitoring and monitoring.enabled else None
+    calls = {kind: caller(app, path) for kind, path in paths.items()}
+    for kind, call in calls.items():
+        status = call()
+        if not status.startswith("200"):
+            raise RuntimeError(f"{site} {variant} {paths[kind]} answered {status}")
+        for _ in range(params["warmup"]):
+            call()
+    wait_for_threads()
+    if flush is not None:
+        flush()
+    since_flush = 0
+    cpu: dict[str, list[float]] = {kind: [] for kind in calls}
+    wall: dict[str, list[float]] = {kind: [] for kind in calls}
+    # The slowest peer gets fewer calls; its per-call figure stays valid.
+    size = params["calls"] // (4 if variant == "fmd" else 1)
+    flush_every = params["flush_every"]
+    for _ in range(params["batches"]):
         for kind, call in calls.items():
-            status = call()
-            if not status.startswith("200"):
-                raise RuntimeError(f"{site} {variant} {paths[kind]} answered {status}")
-            for _ in range(params["warmup"]):
+            cpu_began = time.process_time()
+            wall_began = time.perf_counter()
+            for _ in range(size):
                 call()
-        if flush is not None:
-            flush()
-        baseline = threading.active_count()
-        since_flush = 0
-        cpu: dict[str, list[float]] = {kind: [] for kind in calls}
-        wall: dict[str, list[float]] = {kind: [] for kind in calls}
-        # The slowest peer gets fewer calls; its per-call figure stays valid.
-        size = params["calls"] // (4 if variant == "fmd" else 1)
-        flush_every = params["flush_every"]
-        for _ in range(params["batches"]):
-            for kind, call in calls.items():
-                cpu_began = time.process_time()
-                wall_began = time.perf_counter()
-                for _ in range(size):
-                    call()
-                    since_flush += 1
-                    if flush is not None and since_flush >= flush_every:
-                        flush()
-                        since_flush = 0
-                wait_for_threads(baseline)
-                cpu[kind].append((time.process_time() - cpu_began) / size * 1e6)
-                wall[kind].append((time.perf_counter() - wall_began) / size * 1e6)
+                since_flush += 1
+                if flush is not None and since_flush >= flush_every:
+                    flush()
+                    since_flush = 0
+            wait_for_threads()
+            cpu[kind].append((time.process_time() - cpu_began) / size * 1e6)
+            wall[kind].append((time.perf_counter() - wall_began) / size * 1e6)
     return {
         "cpu_us": {kind: median(values) for kind, values in cpu.items()},
         "wall_us": {kind: median(values) for kind, values in wall.items()},
