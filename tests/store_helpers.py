@@ -7,6 +7,7 @@ The worker functions at the bottom run in child processes started with the
 from __future__ import annotations
 
 import math
+import multiprocessing
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -109,13 +110,41 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
+def run_processes(jobs: list[tuple[Callable, tuple]], timeout: float = 60) -> list:
+    """Start ``(target, args)`` jobs in spawned processes at once; return reports.
+
+    Each target gets a shared barrier and a result queue after its own
+    arguments, and must put exactly one report on the queue.
+    """
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(jobs))
+    results = context.Queue()
+    workers = [
+        context.Process(target=target, args=(*args, barrier, results))
+        for target, args in jobs
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        reports = [results.get(timeout=timeout) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(timeout=timeout)
+            if worker.is_alive():
+                worker.kill()
+    exit_codes = [worker.exitcode for worker in workers]
+    if exit_codes != [0] * len(workers):
+        raise AssertionError(f"worker exit codes {exit_codes}")
+    return reports
+
+
 # -- workers for spawned processes -------------------------------------------
 
 WORKER_SERIES = ("public.index", "public.note", "feed.rss")
-WORKER_BASE_TS = 1_700_000_000.0
+WORKER_BASE_TS = 1_699_999_980.0  # a UTC minute boundary
 
 
-def flush_worker(path: str, worker: int, barrier, results, seconds: float) -> None:
+def flush_worker(path: str, worker: int, seconds: float, barrier, results) -> None:
     """Flush many small batches into ``path`` for ``seconds``; report what was sent.
 
     Values and timestamps depend only on the worker and batch number, so the
@@ -149,7 +178,7 @@ def flush_worker(path: str, worker: int, barrier, results, seconds: float) -> No
     )
 
 
-def rollup_worker(path: str, barrier, results, seconds: float) -> None:
+def rollup_worker(path: str, seconds: float, barrier, results) -> None:
     """Rebuild hour rows over and over while flushers write; report errors."""
     store = MetricsStore(path)
     barrier.wait(timeout=60)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import sqlite3
 
 import pytest
 
 from metrics_store.migrate import apply_migrations, pending_migrations, split_statements
 from metrics_store.store import MetricsStore, default_migrations_dir
-from tests.store_helpers import migrate_worker, open_store_worker, query_all
+from tests.store_helpers import (
+    migrate_worker,
+    open_store_worker,
+    query_all,
+    run_processes,
+)
 
 TABLES = {
     "series",
@@ -118,29 +122,10 @@ def test_split_statements(script, expected):
     assert all(sqlite3.complete_statement(s) for s in statements)
 
 
-def run_together(target, args_for, count: int) -> list:
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(count)
-    results = context.Queue()
-    workers = [
-        context.Process(target=target, args=(*args_for(i), barrier, results))
-        for i in range(count)
-    ]
-    for worker in workers:
-        worker.start()
-    try:
-        reports = [results.get(timeout=60) for _ in workers]
-    finally:
-        for worker in workers:
-            worker.join(timeout=30)
-    assert [worker.exitcode for worker in workers] == [0] * count
-    return reports
-
-
 def test_concurrent_migrations_apply_exactly_once(tmp_path):
     path = str(tmp_path / "metrics.db")
 
-    reports = run_together(migrate_worker, lambda i: (path,), 6)
+    reports = run_processes([(migrate_worker, (path,))] * 6)
 
     assert sorted(reports) == [[]] * 5 + [[1]]
     assert query_all(path, "SELECT version FROM schema_migrations") == [(1,)]
@@ -149,7 +134,7 @@ def test_concurrent_migrations_apply_exactly_once(tmp_path):
 def test_concurrent_store_start_up_succeeds_everywhere(tmp_path):
     path = str(tmp_path / "fresh" / "metrics.db")
 
-    reports = run_together(open_store_worker, lambda i: (path,), 6)
+    reports = run_processes([(open_store_worker, (path,))] * 6)
 
     assert reports == ["ok"] * 6
     assert query_all(path, "SELECT version FROM schema_migrations") == [(1,)]
