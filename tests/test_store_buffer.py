@@ -92,6 +92,26 @@ def test_concurrent_appends_lose_nothing_below_the_cap():
         assert own == [float(i) for i in range(per_thread)]
 
 
+def test_concurrent_appends_over_the_cap_count_every_drop():
+    threads_count, per_thread, cap = 8, 20_000, 1000
+    buffer = SampleBuffer(max_samples=cap)
+    start = threading.Barrier(threads_count)
+
+    def produce() -> None:
+        start.wait()
+        for i in range(per_thread):
+            buffer.append(make_sample(float(i), float(i)))
+
+    threads = [threading.Thread(target=produce) for _ in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(buffer) == cap
+    assert buffer.dropped == threads_count * per_thread - cap
+
+
 def test_draining_while_threads_append_sees_every_sample_once():
     writers, per_writer = 4, 20_000
     buffer = SampleBuffer(max_samples=writers * per_writer)
