@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from datetime import UTC, datetime
 
@@ -279,3 +280,24 @@ def test_flush_reports_the_process(db_path, store):
         "threads, cpu_percent FROM processes",
     ) == [(os.getpid(), flusher.started, 0, 0, 0, 1234.0, 3.0, None)]
     assert flusher.status()["last_flush"] == flusher.last_flush
+
+
+def test_failed_write_leaves_no_stale_series_ids(db_path, store):
+    conn = store.connection()
+    conn.execute(
+        "CREATE TEMP TRIGGER refuse_events BEFORE INSERT ON events "
+        "WHEN new.detail = 'boom' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    failing = [
+        make_sample(NOON, 3.0, name="a"),
+        make_sample(NOON, 900.0, name="a", detail="boom", event=EVENT_SLOW),
+    ]
+    with pytest.raises(sqlite3.IntegrityError, match="refused"):
+        write_samples(store, failing)
+    assert query_all(db_path, "SELECT count(*) FROM series") == [(0,)]
+    write_samples(MetricsStore(db_path), [make_sample(NOON, 7.0, name="b")])
+
+    write_samples(store, [make_sample(NOON, 3.0, name="a")])
+
+    rows = read_rollup(db_path)
+    assert {k[2]: r.sum for k, r in rows.items()} == {"a": 3.0, "b": 7.0}

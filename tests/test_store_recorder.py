@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
+from freezegun import freeze_time
 
 from metrics_store.aggregate import PendingBatch
 from metrics_store.buffer import EVENT_ERROR, EVENT_SLOW, NOT_EVENT, SampleBuffer
@@ -132,3 +134,14 @@ def test_injected_clock_stamps_samples(buffer):
     recorder.record("http", "a", "", 1.0, error=True)
 
     assert [s[0] for s in buffer.drain()] == [10.0, 20.0]
+
+
+def test_default_clock_follows_frozen_time(buffer):
+    # A recorder built without a clock must still see freezegun's time, or
+    # tests of the Flask layer cannot pin samples to a bucket.
+    with freeze_time("2024-03-10 12:00:00"):
+        recorder = Recorder(buffer)
+        recorder.record("http", "a", "", 1.0)
+        frozen_now = time.time()
+
+    assert buffer.drain()[0][0] == frozen_now

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -17,7 +19,13 @@ from metrics_store.retention import (
 )
 from metrics_store.store import MetricsStore, ProcessStatus
 from metrics_store.timebuckets import DAY, HOUR, MINUTE
-from tests.store_helpers import make_sample, query_all, write_samples
+from tests.store_helpers import (
+    make_sample,
+    query_all,
+    read_rollup,
+    release_pages_worker,
+    write_samples,
+)
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC).timestamp()
 POLICY = RetentionPolicy(minute_days=1, hour_days=3, events_days=2)
@@ -162,3 +170,42 @@ def test_prune_hands_free_pages_back(db_path, store):
         assert conn.execute("PRAGMA freelist_count").fetchone() == (0,)
         (pages_after,) = conn.execute("PRAGMA page_count").fetchone()
     assert pages_after < pages_before / 4
+
+
+def test_page_release_ends_on_a_file_without_incremental_vacuum(tmp_path):
+    # A metrics file made by another tool or an older version has
+    # auto_vacuum NONE; incremental_vacuum then frees nothing.
+    path = tmp_path / "metrics.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE scratch (blob BLOB)")
+    conn.executemany("INSERT INTO scratch VALUES (?)", [(b"x" * 4000,)] * 50)
+    conn.commit()
+    conn.execute("DELETE FROM scratch")
+    conn.commit()
+    conn.close()
+    worker = multiprocessing.get_context("spawn").Process(
+        target=release_pages_worker, args=(str(path),)
+    )
+
+    worker.start()
+    worker.join(timeout=5)
+    hung = worker.is_alive()
+    if hung:
+        worker.kill()
+        worker.join()
+
+    assert not hung, "release_free_pages never returned"
+    assert worker.exitcode == 0
+
+
+def test_rebuilding_all_hours_after_prune_keeps_hour_totals(db_path, store):
+    now = NOW + 30 * MINUTE  # the minute cutoff falls mid-hour
+    old_hour = now - POLICY.minute_days * DAY - 30 * MINUTE
+    write_samples(store, [make_sample(old_hour + m * MINUTE, 1.0) for m in range(60)])
+    store.rollup_hours()
+    prune(store, POLICY, now)
+
+    store.rollup_hours(all_hours=True)
+
+    hours = read_rollup(db_path, "rollup_hour")
+    assert [r.count for r in hours.values()] == [60]
