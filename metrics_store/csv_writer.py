@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
-from metrics_store.queries import Point, SeriesInfo, clean_number
+from metrics_store.queries import ROUND_DIGITS, Point, SeriesInfo
 from metrics_store.timebuckets import iso_utc
 
 COLUMNS = (
@@ -38,15 +38,19 @@ def neutralize(text: str) -> str:
 
 
 def format_number(value: float | None) -> str:
-    """Render a number for CSV: integers without a fraction, empty for None."""
-    cleaned = clean_number(value)
-    return "" if cleaned is None else repr(cleaned)
+    """Render a number for CSV, rounded like JSON; whole numbers without a fraction."""
+    if value is None:
+        return ""
+    text = f"{value:.{ROUND_DIGITS}f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
-def csv_row(resolution: str, series: SeriesInfo, point: Point) -> list[str]:
+def csv_row(
+    resolution: str, series: SeriesInfo, point: Point, bucket_start: str | None = None
+) -> list[str]:
     """Return the cells of one export row, in :data:`COLUMNS` order."""
     return [
-        iso_utc(point.bucket),
+        bucket_start or iso_utc(point.bucket),
         resolution,
         neutralize(series.kind),
         neutralize(series.name),
@@ -80,8 +84,14 @@ def iter_csv(
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     written = 0
+    last_bucket = None
+    bucket_start = ""
     for series, point in rows:
-        writer.writerow(csv_row(resolution, series, point))
+        if point.bucket != last_bucket:
+            # Rows come ordered by bucket: format each bucket's time once.
+            last_bucket = point.bucket
+            bucket_start = iso_utc(point.bucket)
+        writer.writerow(csv_row(resolution, series, point, bucket_start))
         written += 1
         if buffer.tell() >= chunk_chars:
             yield _take(buffer)

@@ -243,6 +243,11 @@ def iter_points(
         f"WHERE {where} ORDER BY r.bucket, s.kind, s.name, s.labels, s.id",
         [*params, *filter_params],
     )
+    if query.time_range.resolution == "minute":
+        # One row per series and minute: nothing to merge.
+        for bucket, sid, kind, name, labels, unit, *stats in cursor:
+            yield SeriesInfo(sid, kind, name, labels, unit), row_point(bucket, *stats)
+        return
     current_key = None
     current_series: SeriesInfo | None = None
     merger = Merger()
@@ -257,6 +262,23 @@ def iter_points(
         merger.add(count, total, low, high, blob)
     if current_series is not None:
         yield current_series, merger.point(current_key[0])
+
+
+def row_point(
+    bucket: int, count: float, total: float, low: float, high: float, blob: bytes
+) -> Point:
+    """Build the point of a single rollup row."""
+    p50, p95, p99 = QuantileSketch.from_bytes(blob).quantiles(QUANTILES)
+    return Point(
+        bucket,
+        count,
+        total,
+        low,
+        high,
+        _clamp(p50, low, high),
+        _clamp(p95, low, high),
+        _clamp(p99, low, high),
+    )
 
 
 def query_series(conn: sqlite3.Connection, query: MetricsQuery) -> list[SeriesPoints]:
