@@ -9,6 +9,7 @@ from metrics_store.queries import Merger, parse_labels, summary_rows_sql
 from metrics_store.ranges import TimeRange
 
 ERROR_STATUS = "5xx"
+GROUPS = ("name", "labels", "all")
 
 
 @dataclass
@@ -45,14 +46,16 @@ def summarize(
     kind: str,
     *,
     name: str | None = None,
-    by_labels: bool = False,
+    group: str = "name",
 ) -> list[Summary]:
-    """Summarize ``kind`` over the range, one entry per name, busiest first.
+    """Summarize ``kind`` over the range, busiest first.
 
-    With ``by_labels`` each label set gets its own entry (for one name's
-    breakdown by method and status). Errors count http series whose status
-    class is 5xx.
+    ``group`` is ``name`` (one entry per name), ``labels`` (one per name and
+    label set, for a breakdown by method and status) or ``all`` (a single
+    entry merging everything). Errors count http series of status class 5xx.
     """
+    if group not in GROUPS:
+        raise ValueError(f"group must be one of {', '.join(GROUPS)}; got {group!r}")
     rows_sql, params = summary_rows_sql(time_range)
     clauses = ["s.kind = ?"]
     params = [*params, kind]
@@ -70,7 +73,12 @@ def summarize(
     errors: dict[tuple[str, str], float] = {}
     error_labels: dict[str, bool] = {}
     for series_name, labels, unit, count, total, low, high, blob in cursor:
-        key = (series_name, labels if by_labels else "")
+        if group == "name":
+            key = (series_name, "")
+        elif group == "labels":
+            key = (series_name, labels)
+        else:
+            key = ("", "")
         merger = mergers.get(key)
         if merger is None:
             merger = mergers[key] = Merger()

@@ -359,7 +359,7 @@ def test_summaries_rank_busiest_first_and_break_down_by_labels(store):
     with store.reading() as conn:
         ranked = summarize(conn, time_range, "http")
         breakdown = summarize(
-            conn, time_range, "http", name="public.note", by_labels=True
+            conn, time_range, "http", name="public.note", group="labels"
         )
 
     assert [s.name for s in ranked][:2] == ["public.index", "public.note"]
