@@ -340,6 +340,36 @@ def merged_totals(
     return points
 
 
+def merged_totals_by_name(
+    conn: sqlite3.Connection, time_range: TimeRange, kind: str, names: list[str]
+) -> dict[str, list[Point]]:
+    """Like :func:`merged_totals` for several names of ``kind`` in one pass."""
+    if not names:
+        return {}
+    rows_sql, params = bucket_rows_sql(time_range)
+    marks = ", ".join("?" for _ in names)
+    cursor = conn.execute(
+        "SELECT s.name, r.bucket, r.count, r.sum, r.min, r.max, r.sketch "
+        f"FROM ({rows_sql}) AS r JOIN series AS s ON s.id = r.series_id "
+        f"WHERE s.kind = ? AND s.name IN ({marks}) ORDER BY s.name, r.bucket",
+        [*params, kind, *names],
+    )
+    result: dict[str, list[Point]] = {name: [] for name in names}
+    current = None
+    merger = Merger()
+    for name, bucket, count, total, low, high, blob in cursor:
+        key = (name, bucket)
+        if key != current:
+            if current is not None:
+                result[current[0]].append(merger.point(current[1]))
+            current = key
+            merger = Merger()
+        merger.add(count, total, low, high, blob)
+    if current is not None:
+        result[current[0]].append(merger.point(current[1]))
+    return result
+
+
 def counts_by_label(
     conn: sqlite3.Connection,
     time_range: TimeRange,

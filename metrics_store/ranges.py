@@ -4,9 +4,11 @@ Every consumer (JSON, CSV, dashboard, CLI) reads the same parameters:
 ``range`` (a preset ending now) or ``from``/``to`` (ISO 8601), ``resolution``
 (``auto``, ``minute`` or ``hour``), and an optional ``kind`` and ``name``.
 
-Auto resolution uses minute buckets for ranges up to 24 hours and hour
-buckets beyond, so a chart never holds more than about 2,200 points per
-line and minute rollups are read only where they are kept by default.
+Auto resolution uses minute buckets for ranges up to 6 hours (at most 360
+points a line) and hour buckets beyond (at most 2,160 for 90 days). The
+cost of a chart grows with series times buckets, because every bucket's
+percentiles merge the sketches of every series in it; an explicit
+``resolution=minute`` still shows up to 7 days minute by minute.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ RESOLUTIONS = ("auto", "minute", "hour")
 KINDS = ("http", "db", "render", "process")
 
 # Auto picks minute buckets up to this span, hour buckets beyond it.
-AUTO_MINUTE_MAX_SECONDS = DAY
+AUTO_MINUTE_MAX_SECONDS = 6 * HOUR
 # Minute buckets over longer spans make too many points to chart or ship.
 MAX_MINUTE_SPAN_SECONDS = 7 * DAY
 # Hour rollups are kept 400 days by default; longer ranges can only be empty.

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from metrics_store.queries import Merger, parse_labels, summary_rows_sql
 from metrics_store.ranges import TimeRange
+from metrics_store.sketch import QuantileSketch
 
 ERROR_STATUS = "5xx"
 GROUPS = ("name", "labels", "all")
@@ -56,6 +57,53 @@ def summarize(
     """
     if group not in GROUPS:
         raise ValueError(f"group must be one of {', '.join(GROUPS)}; got {group!r}")
+    return _summaries(_merge_rows(conn, time_range, kind, name, group), kind)
+
+
+def summarize_with_total(
+    conn: sqlite3.Connection, time_range: TimeRange, kind: str
+) -> tuple[list[Summary], Summary | None]:
+    """Per-name summaries and their merge, reading and decoding each row once."""
+    groups = _merge_rows(conn, time_range, kind, None, "name")
+    total = _Group("", "")
+    for group in groups.values():
+        total.merge(group)
+    summaries = _summaries(groups, kind)
+    return summaries, (_summaries({"": total}, kind)[0] if groups else None)
+
+
+class _Group:
+    __slots__ = ("name", "labels", "unit", "merger", "errors")
+
+    def __init__(self, name: str, labels: str, unit: str = "") -> None:
+        self.name = name
+        self.labels = labels
+        self.unit = unit
+        self.merger = Merger()
+        self.errors = 0.0
+
+    def merge(self, other: _Group) -> None:
+        self.unit = self.unit or other.unit
+        self.errors += other.errors
+        merger, theirs = self.merger, other.merger
+        merger.count += theirs.count
+        merger.sum += theirs.sum
+        merger.min = min(merger.min, theirs.min)
+        merger.max = max(merger.max, theirs.max)
+        if theirs.sketch is not None:
+            if merger.sketch is None:
+                merger.sketch = QuantileSketch().merge(theirs.sketch)
+            else:
+                merger.sketch.merge(theirs.sketch)
+
+
+def _merge_rows(
+    conn: sqlite3.Connection,
+    time_range: TimeRange,
+    kind: str,
+    name: str | None,
+    group: str,
+) -> dict[tuple[str, str], _Group]:
     rows_sql, params = summary_rows_sql(time_range)
     clauses = ["s.kind = ?"]
     params = [*params, kind]
@@ -68,9 +116,7 @@ def summarize(
         f"WHERE {' AND '.join(clauses)}",
         params,
     )
-    mergers: dict[tuple[str, str], Merger] = {}
-    units: dict[tuple[str, str], str] = {}
-    errors: dict[tuple[str, str], float] = {}
+    groups: dict[tuple[str, str], _Group] = {}
     error_labels: dict[str, bool] = {}
     for series_name, labels, unit, count, total, low, high, blob in cursor:
         if group == "name":
@@ -79,26 +125,28 @@ def summarize(
             key = (series_name, labels)
         else:
             key = ("", "")
-        merger = mergers.get(key)
-        if merger is None:
-            merger = mergers[key] = Merger()
-            units[key] = unit
-            errors[key] = 0.0
-        merger.add(count, total, low, high, blob)
+        found = groups.get(key)
+        if found is None:
+            found = groups[key] = _Group(key[0], key[1], unit)
+        found.merger.add(count, total, low, high, blob)
         is_error = error_labels.get(labels)
         if is_error is None:
             is_error = error_labels[labels] = _is_error(kind, labels)
         if is_error:
-            errors[key] += count
+            found.errors += count
+    return groups
+
+
+def _summaries(groups: dict, kind: str) -> list[Summary]:
     summaries = []
-    for key, merger in mergers.items():
-        point = merger.point(0)
+    for group in groups.values():
+        point = group.merger.point(0)
         summaries.append(
             Summary(
                 kind=kind,
-                name=key[0],
-                labels=key[1],
-                unit=units[key],
+                name=group.name,
+                labels=group.labels,
+                unit=group.unit,
                 count=point.count,
                 sum=point.sum,
                 min=point.min,
@@ -106,7 +154,7 @@ def summarize(
                 p50=point.p50,
                 p95=point.p95,
                 p99=point.p99,
-                errors=errors[key],
+                errors=group.errors,
             )
         )
     summaries.sort(key=lambda s: (-s.count, s.name, s.labels))

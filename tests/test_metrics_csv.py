@@ -146,11 +146,11 @@ def test_format_number(value, expected):
 
 def test_every_point_appears_once_in_bucket_order(store):
     seed_site(store)
-    query = parse_query({"range": "24h"}, NOW)
+    query = parse_query({"range": "24h", "resolution": "minute"}, NOW)
     with store.reading() as conn:
         expected = list(iter_points(conn, query))
 
-    rows = list(csv.DictReader(io.StringIO(export(store, {"range": "24h"}))))
+    rows = list(csv.DictReader(io.StringIO(export(store, {"range": "24h", "resolution": "minute"}))))
 
     assert len(rows) == len(expected) > 1000
     assert [r["bucket_start"] for r in rows] == sorted(r["bucket_start"] for r in rows)
@@ -160,7 +160,7 @@ def test_every_point_appears_once_in_bucket_order(store):
 
 def test_output_comes_in_bounded_chunks(store):
     seed_site(store)
-    query = parse_query({"range": "24h"}, NOW)
+    query = parse_query({"range": "24h", "resolution": "minute"}, NOW)
     done = []
 
     with store.reading() as conn:

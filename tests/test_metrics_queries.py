@@ -52,7 +52,7 @@ def exact_quantile(values: list[float], q: float) -> float:
     [
         ("1h", HOUR, "minute"),
         ("6h", 6 * HOUR, "minute"),
-        ("24h", DAY, "minute"),
+        ("24h", DAY, "hour"),
         ("7d", 7 * DAY, "hour"),
         ("30d", 30 * DAY, "hour"),
         ("90d", 90 * DAY, "hour"),
@@ -70,13 +70,13 @@ def test_presets_end_with_the_current_bucket(preset, span, resolution):
     assert len(time_range.buckets()) == span // time_range.step
 
 
-def test_defaults_to_the_last_day_at_minute_resolution():
+def test_defaults_to_the_last_day():
     time_range = parse_query({}, NOW).time_range
 
     assert (time_range.preset, time_range.span, time_range.resolution) == (
         "24h",
         DAY,
-        "minute",
+        "hour",
     )
 
 
@@ -100,7 +100,7 @@ def test_from_and_to_accept_z_offsets_and_naive_utc(
 
 
 def test_from_alone_runs_until_now():
-    time_range = parse_query({"from": "2023-11-14T12:00:00Z"}, NOW).time_range
+    time_range = parse_query({"from": "2023-11-14T20:00:00Z"}, NOW).time_range
 
     assert time_range.end == NOW - NOW % MINUTE + MINUTE
 
@@ -108,8 +108,8 @@ def test_from_alone_runs_until_now():
 @pytest.mark.parametrize(
     ("params", "resolution"),
     [
-        ({"from": "2023-11-13T22:00Z", "to": "2023-11-14T22:00Z"}, "minute"),
-        ({"from": "2023-11-13T21:00Z", "to": "2023-11-14T22:00Z"}, "hour"),
+        ({"from": "2023-11-14T16:00Z", "to": "2023-11-14T22:00Z"}, "minute"),
+        ({"from": "2023-11-14T15:59Z", "to": "2023-11-14T22:00Z"}, "hour"),
         ({"range": "1h", "resolution": "hour"}, "hour"),
         ({"range": "7d", "resolution": "minute"}, "minute"),
         ({"range": "6h", "resolution": ""}, "minute"),

@@ -45,7 +45,7 @@ metrics_cli = AppGroup(
     type=click.Choice(RESOLUTIONS),
     default="auto",
     show_default=True,
-    help="Bucket width; auto is minute up to 24 hours, hour beyond.",
+    help="Bucket width; auto is minute up to 6 hours, hour beyond.",
 )
 @click.option("--kind", type=click.Choice(KINDS), help="Only series of this kind.")
 @click.option("--name", help="Only series with this exact name.")

@@ -9,9 +9,15 @@ from typing import Any
 from markupsafe import Markup
 
 from metrics_store.activity import Event, Worker, count_events, recent_events
-from metrics_store.queries import counts_by_label, merged_totals, query_series
+from metrics_store.queries import (
+    Point,
+    counts_by_label,
+    merged_totals,
+    merged_totals_by_name,
+    query_series,
+)
 from metrics_store.ranges import MetricsQuery, TimeRange
-from metrics_store.summaries import Summary, summarize
+from metrics_store.summaries import Summary, summarize, summarize_with_total
 from starpunk.monitoring.formatting import format_ratio, format_value
 from starpunk.monitoring.svg_charts import WIDTH, Frame, Line, legend, line_chart
 
@@ -142,12 +148,12 @@ def build_overview(conn: sqlite3.Connection, query: MetricsQuery) -> DashboardVi
     )
     _process_charts(conn, view)
 
-    view.endpoints = summarize(conn, time_range, "http")
+    view.endpoints, http_total = summarize_with_total(conn, time_range, "http")
     view.statements = sorted(summarize(conn, time_range, "db"), key=lambda s: -s.sum)[
         :TOP_STATEMENTS
     ]
     view.events = recent_events(conn, time_range, limit=EVENT_LIMIT)
-    view.cards = _overview_cards(conn, view, http, db)
+    view.cards = _overview_cards(conn, view, http_total, db)
     return view
 
 
@@ -246,9 +252,12 @@ def _name_lines(
     kind: str,
     summaries: list[Summary],
 ) -> list[Line]:
+    by_name = merged_totals_by_name(
+        conn, time_range, kind, [summary.name for summary in summaries]
+    )
     lines = []
     for index, summary in enumerate(summaries):
-        points = merged_totals(conn, time_range, kind, summary.name)
+        points = by_name[summary.name]
         lines.append(
             Line(
                 summary.name,
@@ -298,14 +307,18 @@ def _sum_lines(lines: list[Line]) -> dict[int, float]:
     return total
 
 
-def _overview_cards(conn, view: DashboardView, http, db) -> list[Card]:
+def _overview_cards(
+    conn: sqlite3.Connection,
+    view: DashboardView,
+    http: Summary | None,
+    db: list[Point],
+) -> list[Card]:
     time_range = view.query.time_range
-    requests = sum(p.count for p in http)
-    errors = sum(s.errors for s in view.endpoints)
+    requests = http.count if http else 0
+    errors = http.errors if http else 0
     error_ratio = errors / requests if requests else None
-    merged = summarize(conn, time_range, "http", group="all")
-    p95 = merged[0].p95 if merged else None
-    p99 = merged[0].p99 if merged else None
+    p95 = http.p95 if http else None
+    p99 = http.p99 if http else None
     slow, failed = count_events(conn, time_range)
     minutes = time_range.span / 60
     return [
