@@ -150,7 +150,11 @@ def test_every_point_appears_once_in_bucket_order(store):
     with store.reading() as conn:
         expected = list(iter_points(conn, query))
 
-    rows = list(csv.DictReader(io.StringIO(export(store, {"range": "24h", "resolution": "minute"}))))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(export(store, {"range": "24h", "resolution": "minute"}))
+        )
+    )
 
     assert len(rows) == len(expected) > 1000
     assert [r["bucket_start"] for r in rows] == sorted(r["bucket_start"] for r in rows)

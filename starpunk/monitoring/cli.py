@@ -88,10 +88,7 @@ def export_command(
         rows = iter_points(conn, query)
         chunks = iter_csv(rows, query.time_range.resolution, progress=progress)
         if output == "-":
-            stream = click.get_binary_stream("stdout")
-            for chunk in chunks:
-                stream.write(chunk.encode("utf-8"))
-            stream.flush()
+            _write_stdout(chunks)
         else:
             _write_file(Path(output), chunks)
     _progress_done(progress)
@@ -181,6 +178,19 @@ def _retention() -> RetentionPolicy:
         hour_days=settings.retain_hour_days,
         events_days=settings.retain_events_days,
     )
+
+
+def _write_stdout(chunks) -> None:
+    # Bytes, so no platform newline translation can touch the CSV's CRLFs.
+    stream = getattr(sys.stdout, "buffer", None)
+    for chunk in chunks:
+        if stream is None:
+            sys.stdout.write(chunk)
+        else:
+            stream.write(chunk.encode("utf-8"))
+    sys.stdout.flush()
+    if stream is not None:
+        stream.flush()
 
 
 def _write_file(path: Path, chunks) -> None:
