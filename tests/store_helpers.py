@@ -22,6 +22,11 @@ from metrics_store.store import MetricsStore
 
 LABELS = "method=GET;status=2xx"
 
+# Raw samples built here carry clock readings this many seconds behind wall
+# time, so a flusher must add the offset back to land them in their minute.
+# Being within a factor of two of the timestamps keeps the round trip exact.
+CLOCK_TO_WALL = 1_000_000_000.0
+
 
 def make_sample(
     ts: float,
@@ -36,6 +41,34 @@ def make_sample(
 ) -> tuple:
     """Build a raw sample tuple in the field order of ``metrics_store.Sample``."""
     return (ts, kind, name, labels, value, weight, detail, event)
+
+
+def make_raw(
+    ts: float,
+    value: float,
+    *,
+    kind: str = "http",
+    name: str = "public.index",
+    labels: str = LABELS,
+    error: bool = False,
+    detail: str | None = None,
+) -> tuple:
+    """Build a recorder's raw sample that ends at wall time ``ts``.
+
+    The end is a clock reading ``CLOCK_TO_WALL`` behind ``ts``; flush it with
+    :func:`make_flusher` (or ``wall_offset=clock_to_wall``) to get ``ts`` back.
+    """
+    return (ts - CLOCK_TO_WALL, kind, name, labels, value, error, detail)
+
+
+def clock_to_wall() -> float:
+    """The wall offset that turns :func:`make_raw` ends back into wall time."""
+    return CLOCK_TO_WALL
+
+
+def make_flusher(buffer: SampleBuffer, store: MetricsStore, **options) -> Flusher:
+    """A flusher whose wall offset matches the ends of :func:`make_raw`."""
+    return Flusher(buffer, store, wall_offset=clock_to_wall, **options)
 
 
 def lower_percentile(values: Iterable[float], q: float) -> float:
@@ -151,7 +184,7 @@ def flush_worker(path: str, worker: int, seconds: float, barrier, results) -> No
     parent can tell from the report exactly what must be in the file.
     """
     buffer = SampleBuffer()
-    flusher = Flusher(buffer, MetricsStore(path))
+    flusher = make_flusher(buffer, MetricsStore(path))
     sent: dict[str, list[float]] = {name: [0, 0.0] for name in WORKER_SERIES}
     batches = failed = 0
     barrier.wait(timeout=60)
@@ -161,7 +194,7 @@ def flush_worker(path: str, worker: int, seconds: float, barrier, results) -> No
             name = WORKER_SERIES[i % len(WORKER_SERIES)]
             value = float(1 + (worker * 7 + batches * 3 + i) % 500)
             ts = WORKER_BASE_TS + (batches % 5) * 60 + i
-            buffer.append(make_sample(ts, value, name=name))
+            buffer.append(make_raw(ts, value, name=name))
             sent[name][0] += 1
             sent[name][1] += value
         if not flusher.flush():

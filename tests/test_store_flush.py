@@ -23,6 +23,8 @@ from metrics_store.store import (
 from tests.store_helpers import (
     LABELS,
     lower_percentile,
+    make_flusher,
+    make_raw,
     make_sample,
     query_all,
     read_rollup,
@@ -55,7 +57,7 @@ def process_handles(db_path, count: int):
     handles = []
     for _ in range(count):
         buffer = SampleBuffer()
-        handles.append((buffer, Flusher(buffer, MetricsStore(db_path))))
+        handles.append((buffer, make_flusher(buffer, MetricsStore(db_path))))
     return handles
 
 
@@ -97,9 +99,9 @@ def test_rows_from_two_processes_merge_into_one_minute(db_path):
     values_a = [float(v) for v in range(1, 301)]
     values_b = [float(v) * 3.5 for v in range(1, 201)]
     for i, value in enumerate(values_a):
-        buf_a.append(make_sample(NOON + i / 10, value))
+        buf_a.append(make_raw(NOON + i / 10, value))
     for i, value in enumerate(values_b):
-        buf_b.append(make_sample(NOON + 59 - i / 10, value))
+        buf_b.append(make_raw(NOON + 59 - i / 10, value))
 
     assert flush_a.flush()
     assert flush_b.flush()
@@ -116,10 +118,10 @@ def test_rows_from_two_processes_merge_into_one_minute(db_path):
 
 def test_repeated_flushes_of_one_process_accumulate(db_path, store):
     buffer = SampleBuffer()
-    flusher = Flusher(buffer, store)
+    flusher = make_flusher(buffer, store)
     for round_number in range(5):
         for i in range(10):
-            buffer.append(make_sample(NOON + i, float(round_number * 10 + i + 1)))
+            buffer.append(make_raw(NOON + i, float(round_number * 10 + i + 1)))
         assert flusher.flush()
 
     row = read_rollup(db_path)[(NOON, *KEY)]
@@ -131,9 +133,9 @@ def test_repeated_flushes_of_one_process_accumulate(db_path, store):
 def test_skewed_processes_give_exact_average_and_accurate_p95(db_path, store):
     (buf_a, flush_a), (buf_b, flush_b) = process_handles(db_path, 2)
     for i in range(900):
-        buf_a.append(make_sample(NOON + i % 60, 10.0))
+        buf_a.append(make_raw(NOON + i % 60, 10.0))
     for i in range(100):
-        buf_b.append(make_sample(NOON + i % 60, 1000.0))
+        buf_b.append(make_raw(NOON + i % 60, 1000.0))
 
     assert flush_a.flush()
     assert flush_b.flush()
@@ -268,9 +270,9 @@ def test_events_past_the_per_flush_cap_are_counted(db_path, store):
 
 def test_flush_reports_the_process(db_path, store):
     buffer = SampleBuffer()
-    flusher = Flusher(buffer, store)
+    flusher = make_flusher(buffer, store)
     flusher.gauges = {"rss_bytes": 1234.0, "threads": 3.0}
-    buffer.append(make_sample(NOON, 1.0))
+    buffer.append(make_raw(NOON, 1.0))
 
     assert flusher.flush()
 

@@ -19,7 +19,7 @@ import pytest
 from metrics_store.buffer import SampleBuffer
 from metrics_store.flusher import Flusher
 from metrics_store.store import MetricsStore
-from tests.store_helpers import make_sample, query_all, read_rollup
+from tests.store_helpers import make_flusher, make_raw, query_all, read_rollup
 
 BASE = 1_699_999_980.0  # a UTC minute boundary
 GARBAGE = b"this is not an SQLite database\n" * 200
@@ -77,14 +77,14 @@ def warning_records(caplog) -> list[logging.LogRecord]:
 
 def append_round(buffer: SampleBuffer, round_number: int, per_round: int) -> None:
     for i in range(per_round):
-        buffer.append(make_sample(BASE + round_number * 60 + i, float(i + 1)))
+        buffer.append(make_raw(BASE + round_number * 60 + i, float(i + 1)))
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.__name__)
 def test_flush_fails_softly_then_writes_every_sample_once(db_path, caplog, fault):
     caplog.set_level(logging.WARNING, logger=LOGGER)
     buffer = SampleBuffer()
-    flusher = Flusher(buffer, MetricsStore(db_path, busy_timeout=0.05))
+    flusher = make_flusher(buffer, MetricsStore(db_path, busy_timeout=0.05))
     repair = fault(db_path)
     rounds, per_round = 8, 25
 
@@ -133,7 +133,7 @@ def test_each_fault_episode_is_logged_once(db_path, caplog):
 def test_file_replaced_under_an_open_connection(db_path, caplog):
     caplog.set_level(logging.WARNING, logger=LOGGER)
     buffer = SampleBuffer()
-    flusher = Flusher(buffer, MetricsStore(db_path))
+    flusher = make_flusher(buffer, MetricsStore(db_path))
     append_round(buffer, 0, 5)
     assert flusher.flush()
     repair = garbage_file(db_path)
@@ -150,7 +150,7 @@ def test_file_replaced_under_an_open_connection(db_path, caplog):
 
 def test_deleted_folder_is_recreated_on_the_next_flush(db_path):
     buffer = SampleBuffer()
-    flusher = Flusher(buffer, MetricsStore(db_path))
+    flusher = make_flusher(buffer, MetricsStore(db_path))
     append_round(buffer, 0, 3)
     assert flusher.flush()
 
@@ -164,17 +164,17 @@ def test_deleted_folder_is_recreated_on_the_next_flush(db_path):
 
 def test_pending_cap_drops_oldest_minutes_and_counts_them(db_path):
     buffer = SampleBuffer()
-    flusher = Flusher(buffer, MetricsStore(db_path), max_pending=5)
+    flusher = make_flusher(buffer, MetricsStore(db_path), max_pending=5)
     repair = garbage_file(db_path)
     for minute in (3, 0, 9, 1, 7, 2, 8, 4, 6, 5):
-        buffer.append(make_sample(BASE + minute * 60, 1.0))
+        buffer.append(make_raw(BASE + minute * 60, 1.0))
 
     assert not flusher.flush()
     assert len(flusher.pending) == 5
     assert buffer.dropped == 5
 
     for minute in (10, 11):
-        buffer.append(make_sample(BASE + minute * 60, 2.0))
+        buffer.append(make_raw(BASE + minute * 60, 2.0))
     assert not flusher.flush()
     assert buffer.dropped == 7
     assert flusher.status()["dropped"] == 7

@@ -3,23 +3,50 @@
 from __future__ import annotations
 
 import random
-import time
+from datetime import UTC, datetime
 
 import pytest
 from freezegun import freeze_time
 
 from metrics_store.aggregate import PendingBatch
-from metrics_store.buffer import EVENT_ERROR, EVENT_SLOW, NOT_EVENT, SampleBuffer
+from metrics_store.buffer import EVENT_ERROR, EVENT_SLOW, SampleBuffer
+from metrics_store.flusher import Flusher
 from metrics_store.recorder import Recorder
+from metrics_store.store import MetricsStore
+from tests.store_helpers import query_all, read_rollup
+
+WALL_OFFSET = 1_000.0  # added at flush to fixed_clock readings
 
 
 def fixed_clock() -> float:
     return 1_700_000_000.5
 
 
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def fold(
+    samples: list[tuple],
+    sample_rate: dict[str, float] | None = None,
+    slow_ms: dict[str, float] | None = None,
+) -> PendingBatch:
+    """Fold raw samples into a batch the way a flush does."""
+    batch = PendingBatch()
+    batch.add_raw(samples, WALL_OFFSET, sample_rate or {}, slow_ms or {})
+    return batch
+
+
 @pytest.fixture
 def buffer() -> SampleBuffer:
     return SampleBuffer(max_samples=1_000_000)
+
+
+@pytest.fixture
+def store(tmp_path):
+    handle = MetricsStore(tmp_path / "metrics.db")
+    yield handle
+    handle.close()
 
 
 def test_rate_one_keeps_every_sample_with_weight_one(buffer):
@@ -30,12 +57,12 @@ def test_rate_one_keeps_every_sample_with_weight_one(buffer):
 
     samples = buffer.drain()
     assert len(samples) == 1000
-    assert {s[5] for s in samples} == {1.0}
-    batch = PendingBatch()
-    batch.add_samples(samples)
+    batch = fold(samples, sample_rate={"db": 1.0})
     (aggregate,) = batch.aggregates.values()
     assert aggregate.count == 1000
     assert aggregate.count.is_integer()
+    assert aggregate.sum == sum(float(i % 7) for i in range(1000))
+    assert batch.events == []
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.5])
@@ -48,12 +75,12 @@ def test_sampled_counts_are_unbiased(buffer, monkeypatch, rate):
         recorder.record("db", "SELECT ?", "op=SELECT", float(1 + i % 10))
 
     samples = buffer.drain()
-    weighted = sum(s[5] for s in samples)
-    weighted_sum = sum(s[4] * s[5] for s in samples)
-    assert {s[5] for s in samples} == {1.0 / rate}
-    assert abs(weighted - truth) / truth < 0.03
-    assert abs(weighted_sum - 5.5 * truth) / (5.5 * truth) < 0.03
     assert abs(len(samples) - rate * truth) / (rate * truth) < 0.03
+    (aggregate,) = fold(samples, sample_rate={"db": rate}).aggregates.values()
+    assert aggregate.count == pytest.approx(len(samples) / rate)
+    assert aggregate.sketch.count == pytest.approx(len(samples) / rate)
+    assert abs(aggregate.count - truth) / truth < 0.03
+    assert abs(aggregate.sum - 5.5 * truth) / (5.5 * truth) < 0.03
 
 
 @pytest.mark.parametrize(
@@ -67,11 +94,12 @@ def test_sampled_counts_are_unbiased(buffer, monkeypatch, rate):
     ],
 )
 def test_slow_and_errors_are_always_kept_as_events(
-    buffer, value, error, expected_event
+    buffer, monkeypatch, value, error, expected_event
 ):
-    recorder = Recorder(
-        buffer, sample_rate={"db": 0.0}, slow_ms={"db": 100.0}, clock=fixed_clock
-    )
+    # The dice always say "drop", so only slow and error samples survive.
+    monkeypatch.setattr(random, "random", lambda: 0.999)
+    rate, slow = {"db": 0.01}, {"db": 100.0}
+    recorder = Recorder(buffer, sample_rate=rate, slow_ms=slow, clock=fixed_clock)
 
     for _ in range(200):
         recorder.record("db", "SELECT ?", "op=SELECT", value, error=error, detail="q1")
@@ -82,9 +110,16 @@ def test_slow_and_errors_are_always_kept_as_events(
         return
     assert (
         samples
+        == [(fixed_clock(), "db", "SELECT ?", "op=SELECT", value, error, "q1")] * 200
+    )
+    batch = fold(samples, sample_rate=rate, slow_ms=slow)
+    (aggregate,) = batch.aggregates.values()
+    assert aggregate.count == 200
+    assert (
+        batch.events
         == [
             (
-                fixed_clock(),
+                fixed_clock() + WALL_OFFSET,
                 "db",
                 "SELECT ?",
                 "op=SELECT",
@@ -98,32 +133,44 @@ def test_slow_and_errors_are_always_kept_as_events(
     )
 
 
-def test_ordinary_samples_carry_no_detail(buffer):
-    recorder = Recorder(buffer, slow_ms={"http": 500.0}, clock=fixed_clock)
+def test_ordinary_samples_are_no_events(buffer):
+    slow = {"http": 500.0}
+    recorder = Recorder(buffer, slow_ms=slow, clock=fixed_clock)
 
     recorder.record("http", "public.index", "", 20.0, detail="request 1")
 
-    assert buffer.drain() == [
-        (fixed_clock(), "http", "public.index", "", 20.0, 1.0, None, NOT_EVENT)
-    ]
+    batch = fold(buffer.drain(), slow_ms=slow)
+    assert batch.events == []
+    (aggregate,) = batch.aggregates.values()
+    assert (aggregate.count, aggregate.sum) == (1.0, 20.0)
 
 
 def test_slow_threshold_applies_only_to_its_kind(buffer):
-    recorder = Recorder(buffer, slow_ms={"db": 10.0}, clock=fixed_clock)
+    slow = {"db": 10.0}
+    recorder = Recorder(buffer, slow_ms=slow, clock=fixed_clock)
 
     recorder.record("render", "index.html", "", 5000.0)
+    recorder.record("db", "SELECT ?", "", 50.0)
 
-    assert buffer.drain()[0][7] == NOT_EVENT
+    events = fold(buffer.drain(), slow_ms=slow).events
+    assert [(e[1], e[7]) for e in events] == [("db", EVENT_SLOW)]
 
 
-def test_gauges_are_never_sampled_away(buffer):
-    recorder = Recorder(buffer, sample_rate={"process": 0.0}, clock=fixed_clock)
+def test_gauges_are_never_sampled_away(buffer, store, monkeypatch):
+    monkeypatch.setattr(random, "random", lambda: 0.999)
+    rate, slow = {"process": 0.0}, {"process": 1.0}
+    recorder = Recorder(buffer, sample_rate=rate, slow_ms=slow, clock=fixed_clock)
+    flusher = Flusher(
+        buffer, store, sample_rate=rate, slow_ms=slow, wall_offset=lambda: 0.0
+    )
 
     recorder.gauge("rss_bytes", "", 12_345_678.0)
 
-    assert buffer.drain() == [
-        (fixed_clock(), "process", "rss_bytes", "", 12_345_678.0, 1.0, None, NOT_EVENT)
-    ]
+    assert len(buffer) == 1
+    assert flusher.flush()
+    (row,) = read_rollup(store.path).values()
+    assert (row.count, row.sum) == (1.0, 12_345_678.0)
+    assert query_all(store.path, "SELECT count(*) FROM events") == [(0,)]
 
 
 def test_injected_clock_stamps_samples(buffer):
@@ -136,12 +183,14 @@ def test_injected_clock_stamps_samples(buffer):
     assert [s[0] for s in buffer.drain()] == [10.0, 20.0]
 
 
-def test_default_clock_follows_frozen_time(buffer):
-    # A recorder built without a clock must still see freezegun's time, or
-    # tests of the Flask layer cannot pin samples to a bucket.
-    with freeze_time("2024-03-10 12:00:00"):
-        recorder = Recorder(buffer)
-        recorder.record("http", "a", "", 1.0)
-        frozen_now = time.time()
+def test_wall_offset_puts_samples_in_the_minute_they_ended(buffer, store):
+    # The sample ends in 11:59 but is flushed in 12:00: its end decides.
+    ticks = iter([5_000.0, 5_000.75])
+    recorder = Recorder(buffer, clock=lambda: next(ticks))
+    flusher = Flusher(buffer, store, wall_offset=recorder.wall_offset)
 
-    assert buffer.drain()[0][0] == frozen_now
+    recorder.record("http", "a", "", 1.0)
+    with freeze_time("2026-01-01 12:00:00.25"):
+        assert flusher.flush()
+
+    assert [k[0] for k in read_rollup(store.path)] == [epoch("2026-01-01 11:59")]
