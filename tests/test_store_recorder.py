@@ -194,3 +194,15 @@ def test_wall_offset_puts_samples_in_the_minute_they_ended(buffer, store):
         assert flusher.flush()
 
     assert [k[0] for k in read_rollup(store.path)] == [epoch("2026-01-01 11:59")]
+
+
+def test_default_clocks_agree_under_frozen_time(buffer, store):
+    # Tests of the Flask layer freeze time and build the recorder and flusher
+    # with their defaults; the sample must land in the frozen minute.
+    with freeze_time("2026-01-01 11:59:59.5"):
+        recorder = Recorder(buffer)
+        flusher = Flusher(buffer, store)
+        recorder.record("http", "a", "", 1.0)
+        assert flusher.flush()
+
+    assert [k[0] for k in read_rollup(store.path)] == [epoch("2026-01-01 11:59")]
