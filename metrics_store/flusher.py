@@ -117,6 +117,8 @@ class Flusher:
         self.started = time.time()
         self.gauges = {}
         self.last_flush = None
+        self.last_flush_ms = None
+        self.last_error = None
         self.flush_failures = 0
         self.failing = False
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from metrics_store.store import MetricsStore
-from metrics_store.timebuckets import DAY
+from metrics_store.timebuckets import DAY, HOUR, floor_to
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +19,7 @@ TIERS = {
     "events": ("events", "ts"),
 }
 PROCESS_KEEP_SECONDS = DAY
+INCREMENTAL_VACUUM = 2
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,14 @@ class RetentionPolicy:
     events_days: float = 7.0
 
     def cutoffs(self, now: float) -> dict[str, float]:
-        """Return the oldest timestamp each tier keeps at ``now``."""
+        """Return the oldest timestamp each tier keeps at ``now``.
+
+        The minute cutoff is rounded down to a whole hour so that an hour's
+        minutes are kept or dropped together: a rebuilt hour row is then
+        never made from part of its minutes.
+        """
         return {
-            "minute": now - self.minute_days * DAY,
+            "minute": floor_to(now - self.minute_days * DAY, HOUR),
             "hour": now - self.hour_days * DAY,
             "events": now - self.events_days * DAY,
         }
@@ -106,8 +112,11 @@ def release_free_pages(store: MetricsStore, pages_per_step: int = 2000) -> int:
     freed = 0
     while True:
         with store.writing() as conn:
+            (mode,) = conn.execute("PRAGMA auto_vacuum").fetchone()
             (free,) = conn.execute("PRAGMA freelist_count").fetchone()
-            if free == 0:
+            if free == 0 or mode != INCREMENTAL_VACUUM:
+                # A file made without incremental vacuum keeps its free pages
+                # for reuse; only a full VACUUM would shrink it.
                 return freed
             step = min(free, pages_per_step)
             conn.execute(f"PRAGMA incremental_vacuum({int(step)})").fetchall()

@@ -178,6 +178,8 @@ class MetricsStore:
             try:
                 yield conn
             except BaseException:
+                # Series created in this transaction are gone with it.
+                self._series_ids = {}
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
                 raise
@@ -295,7 +297,7 @@ class MetricsStore:
                     labels,
                     value,
                     int(flag == EVENT_ERROR),
-                    (detail or "")[:DETAIL_MAX_CHARS] or None,
+                    str(detail)[:DETAIL_MAX_CHARS] if detail else None,
                 )
                 for ts, kind, name, labels, value, _w, detail, flag in kept
             ],

@@ -1,0 +1,413 @@
+"""Reading rollups back: series points, merged totals and per-name summaries.
+
+Every function takes an open ``sqlite3`` connection to the metrics database,
+so a caller chooses between the store's shared connection for short reads
+and :func:`open_reader` for long streaming ones.
+
+Percentiles always come from merged quantile sketches, clamped into the
+``[min, max]`` of the rows merged; averages are ``sum / count``. A bucket
+with no rows yields no point at all, so gaps stay gaps.
+
+Hour buckets are read from ``rollup_hour`` except for hours whose minutes
+changed since the last hour rollup (``dirty_hours``): those are merged from
+their minute rows, so the newest hour is never stale.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from metrics_store.ranges import MetricsQuery, TimeRange
+from metrics_store.sketch import QuantileSketch
+from metrics_store.timebuckets import HOUR, iso_utc
+
+QUANTILES = (0.5, 0.95, 0.99)
+ROUND_DIGITS = 6
+
+
+class SeriesInfo(NamedTuple):
+    """Identity and unit of one stored series."""
+
+    id: int
+    kind: str
+    name: str
+    labels: str
+    unit: str
+
+
+@dataclass(slots=True)
+class Point:
+    """Merged statistics of one bucket."""
+
+    bucket: int
+    count: float
+    sum: float
+    min: float
+    max: float
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+    @property
+    def avg(self) -> float | None:
+        """Exact mean, ``sum / count``."""
+        return self.sum / self.count if self.count else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form with ``t`` in ISO 8601 UTC."""
+        return {
+            "t": iso_utc(self.bucket),
+            "count": clean_number(self.count),
+            "sum": clean_number(self.sum),
+            "min": clean_number(self.min),
+            "max": clean_number(self.max),
+            "avg": clean_number(self.avg),
+            "p50": clean_number(self.p50),
+            "p95": clean_number(self.p95),
+            "p99": clean_number(self.p99),
+        }
+
+
+@dataclass
+class SeriesPoints:
+    """One series and its points, oldest first."""
+
+    kind: str
+    name: str
+    labels: str
+    unit: str
+    points: list[Point]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "labels": self.labels,
+            "unit": self.unit,
+            "points": [point.as_dict() for point in self.points],
+        }
+
+
+class Merger:
+    """Accumulates rollup rows into one bucket's statistics."""
+
+    __slots__ = ("count", "sum", "min", "max", "sketch")
+
+    def __init__(self) -> None:
+        self.count = 0.0
+        self.sum = 0.0
+        self.min = float("inf")
+        self.max = float("-inf")
+        self.sketch: QuantileSketch | None = None
+
+    def add(self, count: float, total: float, low: float, high: float, blob: bytes):
+        """Fold one row in."""
+        self.count += count
+        self.sum += total
+        if low < self.min:
+            self.min = low
+        if high > self.max:
+            self.max = high
+        sketch = QuantileSketch.from_bytes(blob)
+        if self.sketch is None:
+            self.sketch = sketch
+        else:
+            self.sketch.merge(sketch)
+
+    def point(self, bucket: int) -> Point:
+        """Return the merged statistics, percentiles clamped into [min, max]."""
+        p50 = p95 = p99 = None
+        if self.sketch is not None:
+            p50, p95, p99 = (
+                _clamp(value, self.min, self.max)
+                for value in self.sketch.quantiles(QUANTILES)
+            )
+        return Point(bucket, self.count, self.sum, self.min, self.max, p50, p95, p99)
+
+
+def open_reader(path: str | Path, busy_timeout: float = 5.0) -> sqlite3.Connection:
+    """Open a separate read-only connection, for long reads such as exports.
+
+    In WAL mode it never blocks the workers' flushes, and it holds no lock
+    of the store object while a client downloads slowly.
+    """
+    uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    return conn
+
+
+def clean_number(value: float | None) -> int | float | None:
+    """Round for output; whole numbers become ints so counts print as integers."""
+    if value is None:
+        return None
+    value = round(float(value), ROUND_DIGITS)
+    if value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+# -- row sources ------------------------------------------------------------
+
+
+def bucket_rows_sql(time_range: TimeRange) -> tuple[str, list[Any]]:
+    """SQL yielding ``(bucket, series_id, count, sum, min, max, sketch)`` rows.
+
+    At hour resolution a bucket may come as several minute rows of one
+    series; callers group by ``(bucket, series_id)``.
+    """
+    start, end = time_range.start, time_range.end
+    if time_range.resolution == "minute":
+        return (
+            "SELECT bucket, series_id, count, sum, min, max, sketch "
+            "FROM rollup_minute WHERE bucket >= ? AND bucket < ?",
+            [start, end],
+        )
+    return _hour_rows_sql(start, end)
+
+
+def summary_rows_sql(time_range: TimeRange) -> tuple[str, list[Any]]:
+    """SQL yielding rows that cover the range once, reading as few as possible.
+
+    Whole hours come from ``rollup_hour`` (or their minutes while dirty);
+    the partial hours at either end come from ``rollup_minute``. Bucket
+    values are not meaningful here, only the coverage.
+    """
+    start, end = time_range.start, time_range.end
+    first_hour = -((-start) // HOUR) * HOUR
+    last_hour = (end // HOUR) * HOUR
+    if first_hour >= last_hour:
+        return (
+            "SELECT bucket, series_id, count, sum, min, max, sketch "
+            "FROM rollup_minute WHERE bucket >= ? AND bucket < ?",
+            [start, end],
+        )
+    hours_sql, hours_params = _hour_rows_sql(first_hour, last_hour)
+    return (
+        f"{hours_sql} UNION ALL "
+        "SELECT bucket, series_id, count, sum, min, max, sketch "
+        "FROM rollup_minute WHERE (bucket >= ? AND bucket < ?) "
+        "OR (bucket >= ? AND bucket < ?)",
+        [*hours_params, start, first_hour, last_hour, end],
+    )
+
+
+def _hour_rows_sql(start: int, end: int) -> tuple[str, list[Any]]:
+    # CROSS JOIN keeps dirty_hours (a handful of rows) as the outer loop, so
+    # each dirty hour is one primary-key range scan of rollup_minute.
+    return (
+        "SELECT bucket, series_id, count, sum, min, max, sketch FROM rollup_hour "
+        "WHERE bucket >= ? AND bucket < ? "
+        "AND bucket NOT IN (SELECT bucket FROM dirty_hours) "
+        "UNION ALL "
+        "SELECT d.bucket, m.series_id, m.count, m.sum, m.min, m.max, m.sketch "
+        "FROM dirty_hours AS d CROSS JOIN rollup_minute AS m "
+        f"ON m.bucket >= d.bucket AND m.bucket < d.bucket + {HOUR} "
+        "WHERE d.bucket >= ? AND d.bucket < ?",
+        [start, end, start, end],
+    )
+
+
+def _series_filter(kind: str | None, name: str | None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if kind is not None:
+        clauses.append("s.kind = ?")
+        params.append(kind)
+    if name is not None:
+        clauses.append("s.name = ?")
+        params.append(name)
+    return (" AND ".join(clauses) or "1"), params
+
+
+# -- series -------------------------------------------------------------------
+
+
+def iter_points(
+    conn: sqlite3.Connection, query: MetricsQuery
+) -> Iterator[tuple[SeriesInfo, Point]]:
+    """Yield ``(series, point)`` ordered by bucket, then kind, name and labels.
+
+    Streams from the cursor: memory stays flat however many rows match.
+    """
+    rows_sql, params = bucket_rows_sql(query.time_range)
+    where, filter_params = _series_filter(query.kind, query.name)
+    cursor = conn.execute(
+        "SELECT r.bucket, s.id, s.kind, s.name, s.labels, s.unit, "
+        "r.count, r.sum, r.min, r.max, r.sketch "
+        f"FROM ({rows_sql}) AS r JOIN series AS s ON s.id = r.series_id "
+        f"WHERE {where} ORDER BY r.bucket, s.kind, s.name, s.labels, s.id",
+        [*params, *filter_params],
+    )
+    if query.time_range.resolution == "minute":
+        # One row per series and minute: nothing to merge.
+        for bucket, sid, kind, name, labels, unit, *stats in cursor:
+            yield SeriesInfo(sid, kind, name, labels, unit), row_point(bucket, *stats)
+        return
+    current_key = None
+    current_series: SeriesInfo | None = None
+    merger = Merger()
+    for bucket, sid, kind, name, labels, unit, count, total, low, high, blob in cursor:
+        key = (bucket, sid)
+        if key != current_key:
+            if current_series is not None:
+                yield current_series, merger.point(current_key[0])
+            current_key = key
+            current_series = SeriesInfo(sid, kind, name, labels, unit)
+            merger = Merger()
+        merger.add(count, total, low, high, blob)
+    if current_series is not None:
+        yield current_series, merger.point(current_key[0])
+
+
+def row_point(
+    bucket: int, count: float, total: float, low: float, high: float, blob: bytes
+) -> Point:
+    """Build the point of a single rollup row."""
+    p50, p95, p99 = QuantileSketch.from_bytes(blob).quantiles(QUANTILES)
+    return Point(
+        bucket,
+        count,
+        total,
+        low,
+        high,
+        _clamp(p50, low, high),
+        _clamp(p95, low, high),
+        _clamp(p99, low, high),
+    )
+
+
+def query_series(conn: sqlite3.Connection, query: MetricsQuery) -> list[SeriesPoints]:
+    """Return every matching series with its points, sorted by kind, name, labels."""
+    by_id: dict[int, SeriesPoints] = {}
+    for series, point in iter_points(conn, query):
+        found = by_id.get(series.id)
+        if found is None:
+            found = by_id[series.id] = SeriesPoints(
+                series.kind, series.name, series.labels, series.unit, []
+            )
+        found.points.append(point)
+    return sorted(by_id.values(), key=lambda s: (s.kind, s.name, s.labels))
+
+
+def count_points(conn: sqlite3.Connection, query: MetricsQuery) -> int:
+    """Return an upper bound of the points :func:`query_series` would return."""
+    rows_sql, params = bucket_rows_sql(query.time_range)
+    where, filter_params = _series_filter(query.kind, query.name)
+    (count,) = conn.execute(
+        f"SELECT count(*) FROM ({rows_sql}) AS r "
+        f"JOIN series AS s ON s.id = r.series_id WHERE {where}",
+        [*params, *filter_params],
+    ).fetchone()
+    return count
+
+
+def merged_totals(
+    conn: sqlite3.Connection,
+    time_range: TimeRange,
+    kind: str,
+    name: str | None = None,
+) -> list[Point]:
+    """Merge every series of ``kind`` (and ``name``) per bucket, oldest first.
+
+    Counts add up across labels and workers; percentiles come from the
+    union of all sketches in the bucket.
+    """
+    rows_sql, params = bucket_rows_sql(time_range)
+    where, filter_params = _series_filter(kind, name)
+    cursor = conn.execute(
+        "SELECT r.bucket, r.count, r.sum, r.min, r.max, r.sketch "
+        f"FROM ({rows_sql}) AS r JOIN series AS s ON s.id = r.series_id "
+        f"WHERE {where} ORDER BY r.bucket",
+        [*params, *filter_params],
+    )
+    points: list[Point] = []
+    current = None
+    merger = Merger()
+    for bucket, count, total, low, high, blob in cursor:
+        if bucket != current:
+            if current is not None:
+                points.append(merger.point(current))
+            current = bucket
+            merger = Merger()
+        merger.add(count, total, low, high, blob)
+    if current is not None:
+        points.append(merger.point(current))
+    return points
+
+
+def merged_totals_by_name(
+    conn: sqlite3.Connection, time_range: TimeRange, kind: str, names: list[str]
+) -> dict[str, list[Point]]:
+    """Like :func:`merged_totals` for several names of ``kind`` in one pass."""
+    if not names:
+        return {}
+    rows_sql, params = bucket_rows_sql(time_range)
+    marks = ", ".join("?" for _ in names)
+    cursor = conn.execute(
+        "SELECT s.name, r.bucket, r.count, r.sum, r.min, r.max, r.sketch "
+        f"FROM ({rows_sql}) AS r JOIN series AS s ON s.id = r.series_id "
+        f"WHERE s.kind = ? AND s.name IN ({marks}) ORDER BY s.name, r.bucket",
+        [*params, kind, *names],
+    )
+    result: dict[str, list[Point]] = {name: [] for name in names}
+    current = None
+    merger = Merger()
+    for name, bucket, count, total, low, high, blob in cursor:
+        key = (name, bucket)
+        if key != current:
+            if current is not None:
+                result[current[0]].append(merger.point(current[1]))
+            current = key
+            merger = Merger()
+        merger.add(count, total, low, high, blob)
+    if current is not None:
+        result[current[0]].append(merger.point(current[1]))
+    return result
+
+
+def counts_by_label(
+    conn: sqlite3.Connection,
+    time_range: TimeRange,
+    kind: str,
+    label: str,
+    name: str | None = None,
+) -> dict[str, dict[int, float]]:
+    """Return ``{label value: {bucket: count}}``, such as requests by status class.
+
+    Only counts are needed, so this sums in SQL and decodes no sketch.
+    """
+    rows_sql, params = bucket_rows_sql(time_range)
+    where, filter_params = _series_filter(kind, name)
+    cursor = conn.execute(
+        "SELECT r.bucket, s.labels, sum(r.count) "
+        f"FROM ({rows_sql}) AS r JOIN series AS s ON s.id = r.series_id "
+        f"WHERE {where} GROUP BY r.bucket, s.labels",
+        [*params, *filter_params],
+    )
+    result: dict[str, dict[int, float]] = {}
+    for bucket, labels, count in cursor:
+        value = parse_labels(labels).get(label, "")
+        per_bucket = result.setdefault(value, {})
+        per_bucket[bucket] = per_bucket.get(bucket, 0.0) + count
+    return result
+
+
+def parse_labels(labels: str) -> dict[str, str]:
+    """Split canonical ``k=v;k=v`` labels into a dict."""
+    result = {}
+    for pair in labels.split(";"):
+        key, sep, value = pair.partition("=")
+        if sep:
+            result[key] = value
+    return result
+
+
+def _clamp(value: float | None, low: float, high: float) -> float | None:
+    if value is None:
+        return None
+    return min(max(value, low), high)

@@ -1,0 +1,165 @@
+"""Whole-range summaries per name or per label set: the dashboard's tables."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from metrics_store.queries import Merger, parse_labels, summary_rows_sql
+from metrics_store.ranges import TimeRange
+from metrics_store.sketch import QuantileSketch
+
+ERROR_STATUS = "5xx"
+GROUPS = ("name", "labels", "all")
+
+
+@dataclass
+class Summary:
+    """Merged statistics of one name (or one label set) over a whole range."""
+
+    kind: str
+    name: str
+    labels: str
+    unit: str
+    count: float
+    sum: float
+    min: float
+    max: float
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    errors: float
+
+    @property
+    def avg(self) -> float | None:
+        """Exact mean, ``sum / count``."""
+        return self.sum / self.count if self.count else None
+
+    @property
+    def error_ratio(self) -> float | None:
+        """Share of the count that were errors (5xx for http), 0..1."""
+        return self.errors / self.count if self.count else None
+
+
+def summarize(
+    conn: sqlite3.Connection,
+    time_range: TimeRange,
+    kind: str,
+    *,
+    name: str | None = None,
+    group: str = "name",
+) -> list[Summary]:
+    """Summarize ``kind`` over the range, busiest first.
+
+    ``group`` is ``name`` (one entry per name), ``labels`` (one per name and
+    label set, for a breakdown by method and status) or ``all`` (a single
+    entry merging everything). Errors count http series of status class 5xx.
+    """
+    if group not in GROUPS:
+        raise ValueError(f"group must be one of {', '.join(GROUPS)}; got {group!r}")
+    return _summaries(_merge_rows(conn, time_range, kind, name, group), kind)
+
+
+def summarize_with_total(
+    conn: sqlite3.Connection, time_range: TimeRange, kind: str
+) -> tuple[list[Summary], Summary | None]:
+    """Per-name summaries and their merge, reading and decoding each row once."""
+    groups = _merge_rows(conn, time_range, kind, None, "name")
+    total = _Group("", "")
+    for group in groups.values():
+        total.merge(group)
+    summaries = _summaries(groups, kind)
+    return summaries, (_summaries({"": total}, kind)[0] if groups else None)
+
+
+class _Group:
+    __slots__ = ("name", "labels", "unit", "merger", "errors")
+
+    def __init__(self, name: str, labels: str, unit: str = "") -> None:
+        self.name = name
+        self.labels = labels
+        self.unit = unit
+        self.merger = Merger()
+        self.errors = 0.0
+
+    def merge(self, other: _Group) -> None:
+        self.unit = self.unit or other.unit
+        self.errors += other.errors
+        merger, theirs = self.merger, other.merger
+        merger.count += theirs.count
+        merger.sum += theirs.sum
+        merger.min = min(merger.min, theirs.min)
+        merger.max = max(merger.max, theirs.max)
+        if theirs.sketch is not None:
+            if merger.sketch is None:
+                merger.sketch = QuantileSketch().merge(theirs.sketch)
+            else:
+                merger.sketch.merge(theirs.sketch)
+
+
+def _merge_rows(
+    conn: sqlite3.Connection,
+    time_range: TimeRange,
+    kind: str,
+    name: str | None,
+    group: str,
+) -> dict[tuple[str, str], _Group]:
+    rows_sql, params = summary_rows_sql(time_range)
+    clauses = ["s.kind = ?"]
+    params = [*params, kind]
+    if name is not None:
+        clauses.append("s.name = ?")
+        params.append(name)
+    cursor = conn.execute(
+        "SELECT s.name, s.labels, s.unit, r.count, r.sum, r.min, r.max, r.sketch "
+        f"FROM ({rows_sql}) AS r JOIN series AS s ON s.id = r.series_id "
+        f"WHERE {' AND '.join(clauses)}",
+        params,
+    )
+    groups: dict[tuple[str, str], _Group] = {}
+    error_labels: dict[str, bool] = {}
+    for series_name, labels, unit, count, total, low, high, blob in cursor:
+        if group == "name":
+            key = (series_name, "")
+        elif group == "labels":
+            key = (series_name, labels)
+        else:
+            key = ("", "")
+        found = groups.get(key)
+        if found is None:
+            found = groups[key] = _Group(key[0], key[1], unit)
+        found.merger.add(count, total, low, high, blob)
+        is_error = error_labels.get(labels)
+        if is_error is None:
+            is_error = error_labels[labels] = _is_error(kind, labels)
+        if is_error:
+            found.errors += count
+    return groups
+
+
+def _summaries(groups: dict, kind: str) -> list[Summary]:
+    summaries = []
+    for group in groups.values():
+        point = group.merger.point(0)
+        summaries.append(
+            Summary(
+                kind=kind,
+                name=group.name,
+                labels=group.labels,
+                unit=group.unit,
+                count=point.count,
+                sum=point.sum,
+                min=point.min,
+                max=point.max,
+                p50=point.p50,
+                p95=point.p95,
+                p99=point.p99,
+                errors=group.errors,
+            )
+        )
+    summaries.sort(key=lambda s: (-s.count, s.name, s.labels))
+    return summaries
+
+
+def _is_error(kind: str, labels: str) -> bool:
+    return kind == "http" and parse_labels(labels).get("status") == ERROR_STATUS

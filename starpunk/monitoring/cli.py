@@ -1,0 +1,228 @@
+"""``starpunk metrics``: export, roll up, prune and inspect the metrics database."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from metrics_store.csv_writer import iter_csv
+from metrics_store.errors import QueryError
+from metrics_store.queries import iter_points, open_reader
+from metrics_store.ranges import KINDS, PRESETS, RESOLUTIONS, parse_query
+from metrics_store.retention import RetentionPolicy, count_expired, prune
+from metrics_store.stats import store_stats
+from metrics_store.store import MetricsStore
+from starpunk.errors import ConfigError
+from starpunk.monitoring.formatting import format_bytes, format_time
+from starpunk.monitoring.settings import parse_metrics_settings
+
+EXTENSION = "starpunk.monitoring"
+
+metrics_cli = AppGroup(
+    "metrics", help="Export, roll up, prune and inspect the metrics database."
+)
+
+
+@metrics_cli.command("export")
+@click.option("--from", "start", metavar="ISO", help="Start, ISO 8601 (UTC if naive).")
+@click.option("--to", "end", metavar="ISO", help="End, ISO 8601; default now.")
+@click.option(
+    "--range",
+    "preset",
+    type=click.Choice(list(PRESETS)),
+    help="A range ending now, instead of --from/--to; default 24h.",
+)
+@click.option(
+    "--resolution",
+    type=click.Choice(RESOLUTIONS),
+    default="auto",
+    show_default=True,
+    help="Bucket width; auto is minute up to 6 hours, hour beyond.",
+)
+@click.option("--kind", type=click.Choice(KINDS), help="Only series of this kind.")
+@click.option("--name", help="Only series with this exact name.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+    default="-",
+    show_default=True,
+    help="File to write; - is standard output.",
+)
+def export_command(
+    start: str | None,
+    end: str | None,
+    preset: str | None,
+    resolution: str,
+    kind: str | None,
+    name: str | None,
+    output: str,
+) -> None:
+    """Write rollups as CSV (RFC 4180, UTF-8, times in UTC)."""
+    params = {
+        "from": start,
+        "to": end,
+        "range": preset,
+        "resolution": resolution,
+        "kind": kind,
+        "name": name,
+    }
+    try:
+        query = parse_query(params, time.time())
+    except QueryError as error:
+        raise click.UsageError(str(error)) from None
+    store = _store()
+    with store.reading():
+        # Creates and migrates a missing database before the read-only open.
+        pass
+    progress = _progress("exported", "rows")
+    with contextlib.closing(open_reader(store.path)) as conn:
+        rows = iter_points(conn, query)
+        chunks = iter_csv(rows, query.time_range.resolution, progress=progress)
+        if output == "-":
+            _write_stdout(chunks)
+        else:
+            _write_file(Path(output), chunks)
+    _progress_done(progress)
+
+
+@metrics_cli.command("rollup")
+@click.option(
+    "--all", "all_hours", is_flag=True, help="Recompute every hour, not only changed."
+)
+def rollup_command(all_hours: bool) -> None:
+    """Fold minute rollups into hour rollups now."""
+    hours = _store().rollup_hours(all_hours=all_hours)
+    click.echo(f"Rolled up {hours} hour{'s' if hours != 1 else ''}.")
+
+
+@metrics_cli.command("prune")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+def prune_command(dry_run: bool) -> None:
+    """Delete rollups and events older than their retention."""
+    policy = _retention()
+    store = _store()
+    now = time.time()
+    days = {
+        "minute": policy.minute_days,
+        "hour": policy.hour_days,
+        "events": policy.events_days,
+    }
+    if dry_run:
+        counts = count_expired(store, policy, now)
+        verb = "would delete"
+    else:
+        progress = _progress("deleted", "rows")
+        counts = prune(
+            store,
+            policy,
+            now,
+            progress=(lambda tier, done: progress(done)) if progress else None,
+        )
+        _progress_done(progress)
+        verb = "deleted"
+    for tier, count in counts.items():
+        click.echo(f"{tier:<7} {verb} {count:>10,} rows older than {days[tier]:g} days")
+
+
+@metrics_cli.command("stats")
+def stats_command() -> None:
+    """Show rows, series, size and the time span of every tier."""
+    store = _store()
+    with store.reading() as conn:
+        stats = store_stats(conn)
+    click.echo(f"Database  {store.path}")
+    click.echo(f"Size      {format_bytes(store.size_bytes())}")
+    click.echo("")
+    click.echo(f"{'tier':<8} {'rows':>12}  {'oldest':<23}  {'newest':<23}")
+    for tier, info in stats["tiers"].items():
+        click.echo(
+            f"{tier:<8} {info['rows']:>12,}  {_when(info['oldest']):<23}  "
+            f"{_when(info['newest']):<23}"
+        )
+    click.echo("")
+    total = sum(stats["series"].values())
+    by_kind = ", ".join(f"{kind} {n}" for kind, n in stats["series"].items())
+    click.echo(f"Series    {total}" + (f" ({by_kind})" if by_kind else ""))
+    click.echo(f"Pending   {stats['dirty_hours']} hours awaiting the hour rollup")
+    click.echo(f"Workers   {stats['processes']} known")
+    for counter, value in stats["counters"].items():
+        click.echo(f"Counter   {counter} = {value:,.0f}")
+
+
+def _store() -> MetricsStore:
+    monitoring = current_app.extensions.get(EXTENSION)
+    store = getattr(monitoring, "store", None)
+    if store is None:
+        raise click.ClickException(
+            "metrics are not enabled for this app; set STARPUNK_METRICS_ENABLED=1."
+        )
+    return store
+
+
+def _retention() -> RetentionPolicy:
+    try:
+        settings = parse_metrics_settings(current_app.config)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    return RetentionPolicy(
+        minute_days=settings.retain_minute_days,
+        hour_days=settings.retain_hour_days,
+        events_days=settings.retain_events_days,
+    )
+
+
+def _write_stdout(chunks) -> None:
+    # Bytes, so no platform newline translation can touch the CSV's CRLFs.
+    stream = getattr(sys.stdout, "buffer", None)
+    for chunk in chunks:
+        if stream is None:
+            sys.stdout.write(chunk)
+        else:
+            stream.write(chunk.encode("utf-8"))
+    sys.stdout.flush()
+    if stream is not None:
+        stream.flush()
+
+
+def _write_file(path: Path, chunks) -> None:
+    # Written beside the target and renamed, so a failed export never leaves
+    # a truncated file that looks complete.
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with open(partial, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk.encode("utf-8"))
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+
+
+def _progress(verb: str, noun: str) -> Callable[[int], None] | None:
+    """A stderr counter, only when a person is watching a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int) -> None:
+        click.echo(f"\r{verb} {done:,} {noun}", nl=False, err=True)
+
+    return show
+
+
+def _progress_done(progress: Callable[[int], None] | None) -> None:
+    if progress is not None:
+        click.echo("", err=True)
+
+
+def _when(ts: float | None) -> str:
+    return format_time(ts) if ts is not None else "–"
