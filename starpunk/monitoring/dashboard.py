@@ -89,9 +89,9 @@ def dashboard_page() -> Any:
         query = MetricsQuery(query.time_range, "http", query.name)
     with _store().reading() as conn:
         if query.name is not None:
-            view = build_detail(conn, query)
+            view = build_detail(conn, query, now)
         else:
-            view = build_overview(conn, query)
+            view = build_overview(conn, query, now)
         view.workers = live_workers(conn, now, _live_window())
     view.status = monitoring_status(now)
     return render_template(TEMPLATE, **_page_context(view=view, now=now))
