@@ -17,7 +17,12 @@ from metrics_store.queries import (
     query_series,
 )
 from metrics_store.ranges import MetricsQuery, TimeRange
-from metrics_store.summaries import Summary, summarize, summarize_with_total
+from metrics_store.summaries import (
+    Summary,
+    summarize,
+    summarize_with_total,
+    top_by_total,
+)
 from starpunk.monitoring.formatting import format_ratio, format_value
 from starpunk.monitoring.svg_charts import WIDTH, Frame, Line, legend, line_chart
 
@@ -175,9 +180,7 @@ def build_overview(
     _process_charts(conn, view)
 
     view.endpoints, http_total = summarize_with_total(conn, time_range, "http")
-    view.statements = sorted(summarize(conn, time_range, "db"), key=lambda s: -s.sum)[
-        :TOP_STATEMENTS
-    ]
+    view.statements = top_by_total(conn, time_range, "db", TOP_STATEMENTS)
     view.events = recent_events(conn, time_range, limit=EVENT_LIMIT)
     view.cards = _overview_cards(conn, view, http_total, db)
     return view
