@@ -105,7 +105,9 @@ class Merger:
         self.max = float("-inf")
         self.sketch: QuantileSketch | None = None
 
-    def add(self, count: float, total: float, low: float, high: float, blob: bytes):
+    def add(
+        self, count: float, total: float, low: float, high: float, blob: bytes
+    ) -> None:
         """Fold one row in."""
         self.count += count
         self.sum += total

@@ -104,6 +104,7 @@ class _Group:
         self.errors = 0.0
 
     def merge(self, other: _Group) -> None:
+        """Fold another group's statistics in."""
         self.unit = self.unit or other.unit
         self.errors += other.errors
         merger, theirs = self.merger, other.merger

@@ -30,7 +30,7 @@ from flask import (
     url_for,
 )
 
-from metrics_store.activity import live_workers
+from metrics_store.activity import Worker, live_workers
 from metrics_store.csv_writer import export_filename, iter_csv
 from metrics_store.errors import QueryError
 from metrics_store.queries import (
@@ -184,7 +184,7 @@ def monitoring_status(now: float) -> dict[str, Any]:
     return {**status, **extra}
 
 
-def worker_json(worker) -> dict[str, Any]:
+def worker_json(worker: Worker) -> dict[str, Any]:
     """A live worker with times in ISO 8601 UTC."""
     data = asdict(worker)
     for key in ("started", "last_seen", "last_flush"):
