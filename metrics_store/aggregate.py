@@ -88,7 +88,7 @@ class PendingBatch:
         Wall time is ``end + wall_offset``; errors and slow samples weigh 1
         and become events, the rest weigh ``1 / rate`` of their kind.
         """
-        weights = {kind: 1.0 / rate for kind, rate in sample_rate.items()}
+        weights = {kind: 1.0 / rate for kind, rate in sample_rate.items() if rate > 0}
         self.add_samples(
             (
                 end + wall_offset,

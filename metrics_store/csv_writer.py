@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from metrics_store.queries import ROUND_DIGITS, Point, SeriesInfo
 from metrics_store.timebuckets import iso_utc
@@ -72,7 +72,7 @@ def iter_csv(
     resolution: str,
     *,
     chunk_chars: int = CHUNK_CHARS,
-    progress=None,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[str]:
     """Yield the header and rows as text chunks of about ``chunk_chars``.
 

@@ -105,7 +105,9 @@ class Merger:
         self.max = float("-inf")
         self.sketch: QuantileSketch | None = None
 
-    def add(self, count: float, total: float, low: float, high: float, blob: bytes):
+    def add(
+        self, count: float, total: float, low: float, high: float, blob: bytes
+    ) -> None:
         """Fold one row in."""
         self.count += count
         self.sum += total
@@ -213,6 +215,11 @@ def _hour_rows_sql(start: int, end: int) -> tuple[str, list[Any]]:
     )
 
 
+# Every query below reads rollup rows by their primary key range and looks
+# each series up by id. CROSS JOIN pins that order: left to itself, SQLite
+# may loop over series instead and rescan the range once per series.
+
+
 def _series_filter(kind: str | None, name: str | None) -> tuple[str, list[Any]]:
     clauses, params = [], []
     if kind is not None:
@@ -239,7 +246,7 @@ def iter_points(
     cursor = conn.execute(
         "SELECT r.bucket, s.id, s.kind, s.name, s.labels, s.unit, "
         "r.count, r.sum, r.min, r.max, r.sketch "
-        f"FROM ({rows_sql}) AS r JOIN series AS s ON s.id = r.series_id "
+        f"FROM ({rows_sql}) AS r CROSS JOIN series AS s ON s.id = r.series_id "
         f"WHERE {where} ORDER BY r.bucket, s.kind, s.name, s.labels, s.id",
         [*params, *filter_params],
     )
@@ -300,7 +307,7 @@ def count_points(conn: sqlite3.Connection, query: MetricsQuery) -> int:
     where, filter_params = _series_filter(query.kind, query.name)
     (count,) = conn.execute(
         f"SELECT count(*) FROM ({rows_sql}) AS r "
-        f"JOIN series AS s ON s.id = r.series_id WHERE {where}",
+        f"CROSS JOIN series AS s ON s.id = r.series_id WHERE {where}",
         [*params, *filter_params],
     ).fetchone()
     return count
@@ -321,7 +328,7 @@ def merged_totals(
     where, filter_params = _series_filter(kind, name)
     cursor = conn.execute(
         "SELECT r.bucket, r.count, r.sum, r.min, r.max, r.sketch "
-        f"FROM ({rows_sql}) AS r JOIN series AS s ON s.id = r.series_id "
+        f"FROM ({rows_sql}) AS r CROSS JOIN series AS s ON s.id = r.series_id "
         f"WHERE {where} ORDER BY r.bucket",
         [*params, *filter_params],
     )
@@ -350,7 +357,7 @@ def merged_totals_by_name(
     marks = ", ".join("?" for _ in names)
     cursor = conn.execute(
         "SELECT s.name, r.bucket, r.count, r.sum, r.min, r.max, r.sketch "
-        f"FROM ({rows_sql}) AS r JOIN series AS s ON s.id = r.series_id "
+        f"FROM ({rows_sql}) AS r CROSS JOIN series AS s ON s.id = r.series_id "
         f"WHERE s.kind = ? AND s.name IN ({marks}) ORDER BY s.name, r.bucket",
         [*params, kind, *names],
     )
@@ -385,7 +392,7 @@ def counts_by_label(
     where, filter_params = _series_filter(kind, name)
     cursor = conn.execute(
         "SELECT r.bucket, s.labels, sum(r.count) "
-        f"FROM ({rows_sql}) AS r JOIN series AS s ON s.id = r.series_id "
+        f"FROM ({rows_sql}) AS r CROSS JOIN series AS s ON s.id = r.series_id "
         f"WHERE {where} GROUP BY r.bucket, s.labels",
         [*params, *filter_params],
     )

@@ -17,6 +17,13 @@ from collections.abc import Callable, Mapping
 from metrics_store.buffer import SampleBuffer
 
 RecordFn = Callable[..., None]
+
+
+def _perf_counter() -> float:
+    # Looked up at each call, so a patched clock (as in tests) is honoured.
+    return time.perf_counter()
+
+
 UNSAMPLED_KINDS = ("process",)
 
 
@@ -34,14 +41,14 @@ class Recorder:
         buffer: SampleBuffer,
         sample_rate: Mapping[str, float] | None = None,
         slow_ms: Mapping[str, float] | None = None,
-        clock: Callable[[], float] = time.perf_counter,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.buffer = buffer
         self.sample_rate = dict(sample_rate or {})
         for kind in UNSAMPLED_KINDS:
             self.sample_rate[kind] = 1.0
         self.slow_ms = dict(slow_ms or {})
-        self.clock = clock
+        self.clock = clock or _perf_counter
 
     def record(
         self,

@@ -60,6 +60,27 @@ def summarize(
     return _summaries(_merge_rows(conn, time_range, kind, name, group), kind)
 
 
+def top_by_total(
+    conn: sqlite3.Connection, time_range: TimeRange, kind: str, limit: int
+) -> list[Summary]:
+    """The ``limit`` names of ``kind`` with the largest total (``sum``), largest first.
+
+    Ranking sums in SQL, so only the winners' sketches are decoded.
+    """
+    rows_sql, params = summary_rows_sql(time_range)
+    names = [
+        name
+        for (name,) in conn.execute(
+            f"SELECT s.name FROM ({rows_sql}) AS r "
+            "CROSS JOIN series AS s ON s.id = r.series_id WHERE s.kind = ? "
+            "GROUP BY s.name ORDER BY sum(r.sum) DESC, s.name LIMIT ?",
+            [*params, kind, limit],
+        )
+    ]
+    groups = _merge_rows(conn, time_range, kind, names, "name")
+    return sorted(_summaries(groups, kind), key=lambda s: (-s.sum, s.name))
+
+
 def summarize_with_total(
     conn: sqlite3.Connection, time_range: TimeRange, kind: str
 ) -> tuple[list[Summary], Summary | None]:
@@ -83,6 +104,7 @@ class _Group:
         self.errors = 0.0
 
     def merge(self, other: _Group) -> None:
+        """Fold another group's statistics in."""
         self.unit = self.unit or other.unit
         self.errors += other.errors
         merger, theirs = self.merger, other.merger
@@ -101,18 +123,21 @@ def _merge_rows(
     conn: sqlite3.Connection,
     time_range: TimeRange,
     kind: str,
-    name: str | None,
+    name: str | list[str] | None,
     group: str,
 ) -> dict[tuple[str, str], _Group]:
     rows_sql, params = summary_rows_sql(time_range)
     clauses = ["s.kind = ?"]
     params = [*params, kind]
-    if name is not None:
+    if isinstance(name, str):
         clauses.append("s.name = ?")
         params.append(name)
+    elif name is not None:
+        clauses.append(f"s.name IN ({', '.join('?' for _ in name)})")
+        params.extend(name)
     cursor = conn.execute(
         "SELECT s.name, s.labels, s.unit, r.count, r.sum, r.min, r.max, r.sketch "
-        f"FROM ({rows_sql}) AS r JOIN series AS s ON s.id = r.series_id "
+        f"FROM ({rows_sql}) AS r CROSS JOIN series AS s ON s.id = r.series_id "
         f"WHERE {' AND '.join(clauses)}",
         params,
     )

@@ -17,7 +17,7 @@ from metrics_store.queries import (
 )
 from metrics_store.ranges import MetricsQuery, TimeRange, parse_query
 from metrics_store.store import MetricsStore
-from metrics_store.summaries import summarize
+from metrics_store.summaries import summarize, top_by_total
 from metrics_store.timebuckets import DAY, HOUR, MINUTE, floor_to
 from tests.metrics_fixtures import (
     GET_2XX,
@@ -383,6 +383,19 @@ def test_summary_percentiles_merge_across_tiers(store):
     assert summary.count == 600
     for q, got in ((0.5, summary.p50), (0.99, summary.p99)):
         assert abs(got - exact_quantile(values, q)) <= 0.01 * exact_quantile(values, q)
+
+
+def test_top_by_total_ranks_by_time_spent_and_decodes_only_the_top(store):
+    seed_site(store)
+    time_range = parse_query({"range": "6h"}, NOW).time_range
+
+    with store.reading() as conn:
+        everything = {s.name: s for s in summarize(conn, time_range, "db")}
+        top = top_by_total(conn, time_range, "db", 2)
+
+    ranked = sorted(everything.values(), key=lambda s: -s.sum)[:2]
+    assert [s.name for s in top] == [s.name for s in ranked]
+    assert top == ranked
 
 
 # -- events and workers ------------------------------------------------------

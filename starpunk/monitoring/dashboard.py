@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -29,7 +30,7 @@ from flask import (
     url_for,
 )
 
-from metrics_store.activity import live_workers
+from metrics_store.activity import Worker, live_workers
 from metrics_store.csv_writer import export_filename, iter_csv
 from metrics_store.errors import QueryError
 from metrics_store.queries import (
@@ -87,11 +88,11 @@ def dashboard_page() -> Any:
     query = parse_query(request.args, now)
     if query.name is not None and query.kind is None:
         query = MetricsQuery(query.time_range, "http", query.name)
-    with _store().reading() as conn:
+    with _reader() as conn:
         if query.name is not None:
-            view = build_detail(conn, query)
+            view = build_detail(conn, query, now)
         else:
-            view = build_overview(conn, query)
+            view = build_overview(conn, query, now)
         view.workers = live_workers(conn, now, _live_window())
     view.status = monitoring_status(now)
     return render_template(TEMPLATE, **_page_context(view=view, now=now))
@@ -101,7 +102,7 @@ def metrics_json() -> Any:
     """Series points for the range, plus live workers and monitoring status."""
     now = time.time()
     query = parse_query(request.args, now)
-    with _store().reading() as conn:
+    with _reader() as conn:
         points = count_points(conn, query)
         if points > MAX_JSON_POINTS:
             raise QueryError(
@@ -130,11 +131,7 @@ def metrics_json() -> Any:
 def export_csv() -> Response:
     """Stream the range as CSV; the file is named after the range."""
     query = parse_query(request.args, time.time())
-    store = _store()
-    with store.reading():
-        # Opening the shared connection creates and migrates a missing file,
-        # so the read-only export connection below always finds the schema.
-        pass
+    store = _ready_store()
     time_range = query.time_range
     filename = export_filename(time_range.start, time_range.end)
     return Response(
@@ -187,7 +184,7 @@ def monitoring_status(now: float) -> dict[str, Any]:
     return {**status, **extra}
 
 
-def worker_json(worker) -> dict[str, Any]:
+def worker_json(worker: Worker) -> dict[str, Any]:
     """A live worker with times in ISO 8601 UTC."""
     data = asdict(worker)
     for key in ("started", "last_seen", "last_flush"):
@@ -232,8 +229,25 @@ def page_link(endpoint: str = "page", **changes: str | None) -> str:
     return url_for(f"{BLUEPRINT}.{endpoint}", **params)
 
 
-def _store() -> MetricsStore:
-    return current_app.extensions[EXTENSION].store
+def _ready_store() -> MetricsStore:
+    store = current_app.extensions[EXTENSION].store
+    with store.reading():
+        # Opening the shared connection creates and migrates a missing file,
+        # so a read-only connection opened next always finds the schema.
+        pass
+    return store
+
+
+@contextlib.contextmanager
+def _reader() -> Iterator[sqlite3.Connection]:
+    """A private read-only connection for one request.
+
+    Dashboard queries can take a while over long ranges; on their own
+    connection they neither hold the store's lock (which this worker's
+    flush needs) nor queue behind each other.
+    """
+    with contextlib.closing(open_reader(_ready_store().path)) as conn:
+        yield conn
 
 
 def _live_window() -> float:

@@ -17,7 +17,12 @@ from metrics_store.queries import (
     query_series,
 )
 from metrics_store.ranges import MetricsQuery, TimeRange
-from metrics_store.summaries import Summary, summarize, summarize_with_total
+from metrics_store.summaries import (
+    Summary,
+    summarize,
+    summarize_with_total,
+    top_by_total,
+)
 from starpunk.monitoring.formatting import format_ratio, format_value
 from starpunk.monitoring.svg_charts import WIDTH, Frame, Line, legend, line_chart
 
@@ -28,6 +33,11 @@ TOP_STATEMENTS = 15
 TOP_TEMPLATES = 6
 EVENT_LIMIT = 25
 WIDE_WIDTH = 2 * WIDTH
+DETAIL_RATE_TITLES = {
+    "http": "Requests by status class",
+    "db": "Calls",
+    "render": "Renders",
+}
 
 
 @dataclass
@@ -78,6 +88,25 @@ class DashboardView:
         return self.query.name is not None
 
 
+class RateScale:
+    """Turns a bucket's count into a per-minute rate.
+
+    The newest hour is still filling: its count is divided by the minutes
+    elapsed so far, not by 60, so the line does not dip at the right edge.
+    """
+
+    def __init__(self, time_range: TimeRange, now: float | None) -> None:
+        self.step = time_range.step
+        self.now = now
+
+    def __call__(self, bucket: int, count: float) -> float:
+        """Return ``count`` per minute of the bucket's elapsed time."""
+        seconds = self.step
+        if self.now is not None and bucket <= self.now < bucket + self.step:
+            seconds = max(60.0, self.now - bucket)
+        return count * 60.0 / seconds
+
+
 def make_chart(
     key: str,
     title: str,
@@ -99,11 +128,13 @@ def make_chart(
     )
 
 
-def build_overview(conn: sqlite3.Connection, query: MetricsQuery) -> DashboardView:
+def build_overview(
+    conn: sqlite3.Connection, query: MetricsQuery, now: float | None = None
+) -> DashboardView:
     """Site-wide panels: traffic, latency, database, rendering and processes."""
     time_range = query.time_range
     view = DashboardView(query)
-    per_minute = 60 / time_range.step
+    per_minute = RateScale(time_range, now)
 
     by_status = counts_by_label(conn, time_range, "http", "status")
     http = merged_totals(conn, time_range, "http")
@@ -131,7 +162,7 @@ def build_overview(conn: sqlite3.Connection, query: MetricsQuery) -> DashboardVi
         "db_rate",
         "Database queries",
         "queries/min",
-        [Line("queries", {p.bucket: p.count * per_minute for p in db}, "s3")],
+        [Line("queries", {p.bucket: per_minute(p.bucket, p.count) for p in db}, "s3")],
         time_range,
     )
     view.charts["db_latency"] = make_chart(
@@ -149,20 +180,20 @@ def build_overview(conn: sqlite3.Connection, query: MetricsQuery) -> DashboardVi
     _process_charts(conn, view)
 
     view.endpoints, http_total = summarize_with_total(conn, time_range, "http")
-    view.statements = sorted(summarize(conn, time_range, "db"), key=lambda s: -s.sum)[
-        :TOP_STATEMENTS
-    ]
+    view.statements = top_by_total(conn, time_range, "db", TOP_STATEMENTS)
     view.events = recent_events(conn, time_range, limit=EVENT_LIMIT)
     view.cards = _overview_cards(conn, view, http_total, db)
     return view
 
 
-def build_detail(conn: sqlite3.Connection, query: MetricsQuery) -> DashboardView:
+def build_detail(
+    conn: sqlite3.Connection, query: MetricsQuery, now: float | None = None
+) -> DashboardView:
     """Panels for one name: an endpoint, a statement, a template or a gauge."""
     time_range = query.time_range
     kind, name = query.kind or "http", query.name
     view = DashboardView(query)
-    per_minute = 60 / time_range.step
+    per_minute = RateScale(time_range, now)
 
     if kind == "process":
         _process_charts(conn, view, only=name)
@@ -174,7 +205,9 @@ def build_detail(conn: sqlite3.Connection, query: MetricsQuery) -> DashboardView
         unit = "req/min"
     else:
         count_lines = [
-            Line("count", {p.bucket: p.count * per_minute for p in totals}, "s3")
+            Line(
+                "count", {p.bucket: per_minute(p.bucket, p.count) for p in totals}, "s3"
+            )
         ]
         unit = "per min"
     view.charts["count"] = make_chart("count", "Rate", unit, count_lines, time_range)
@@ -202,11 +235,13 @@ def build_detail(conn: sqlite3.Connection, query: MetricsQuery) -> DashboardView
     return view
 
 
-def _status_lines(by_status: dict[str, dict[int, float]], scale: float) -> list[Line]:
+def _status_lines(
+    by_status: dict[str, dict[int, float]], scale: RateScale
+) -> list[Line]:
     return [
         Line(
             status or "other",
-            {bucket: count * scale for bucket, count in counts.items()},
+            {bucket: scale(bucket, count) for bucket, count in counts.items()},
             STATUS_TONES.get(status, "s5"),
         )
         for status, counts in sorted(by_status.items())
