@@ -127,8 +127,6 @@ class Server:
         env = worker_env(
             {SITE_ENV: site, VARIANT_ENV: variant, FOLDER_ENV: str(folder)}
         )
-        if site == "starpunk":
-            env.update(site_environment(folder, variant))
         command = [
             str(Path(sys.executable).parent / "gunicorn"),
             "--config",
@@ -185,13 +183,6 @@ def measure_site(
                     say(f"warning: {site} {variant} {path}: {result}")
                 runs[kind][variant].append(result)
     return runs
-
-
-def site_environment(folder: Path, variant: str) -> dict[str, str]:
-    """STARPUNK_* variables for StarPunk's own app factory under gunicorn."""
-    from bench.starpunk_site import site_environment as environment
-
-    return environment(folder, variant == "starpunk")
 
 
 def run(quick: bool = False, progress=say, sites: list[str] | None = None) -> dict:
