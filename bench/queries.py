@@ -142,12 +142,12 @@ def run(quick: bool = False, progress=say) -> dict[str, Any]:
     progress(f"seeding or reusing a store with {store_params}")
     path, info = cached_seed(cache, **store_params)
     progress(f"store ready: {info}")
-    rounds = 1 if quick else 3
+    rounds = 1 if quick else 2
     params = {
         "path": str(path),
         "end": info["end"],
         "ranges": list(RANGES),
-        "repeat": 2 if quick else 4,
+        "repeat": 2 if quick else 3,
     }
     runs = run_interleaved(MODULE, {"all ranges": params}, rounds, progress)[
         "all ranges"
