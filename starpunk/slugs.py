@@ -20,7 +20,7 @@ def slugify(text: str, max_length: int = MAX_SLUG_LENGTH) -> str:
     Letters and digits of any script are kept ("Café über" -> "café-über");
     everything else becomes a dash. The result may be empty.
     """
-    normalized = unicodedata.normalize("NFKC", text).casefold()
+    normalized = unicodedata.normalize("NFKC", text).lower()
     slug = _DASHES.sub("-", _SEPARATORS.sub("-", normalized)).strip("-")
     if len(slug) > max_length:
         slug = slug[:max_length].rstrip("-")

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.security import generate_password_hash
 
 from starpunk import create_app
-from starpunk.credentials import create_token, set_password
+from starpunk.credentials import PASSWORD_SETTING, create_token
 from starpunk.db import open_connection
 
 ADMIN_PASSWORD = "correct horse battery"
+# A cheap hash keeps the suite fast; production hashes use werkzeug's default.
+ADMIN_PASSWORD_HASH = generate_password_hash(ADMIN_PASSWORD, "pbkdf2:sha256:1000")
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +53,10 @@ def app(make_app: Callable[..., Flask]) -> Flask:
     application = make_app()
     connection = open_connection(application.config["DATABASE_PATH"])
     try:
-        set_password(connection, ADMIN_PASSWORD)
+        connection.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?)",
+            (PASSWORD_SETTING, ADMIN_PASSWORD_HASH),
+        )
     finally:
         connection.close()
     return application
@@ -104,8 +111,23 @@ def token(make_token: Callable[..., str]) -> str:
 
 
 @pytest.fixture
-def db(app: Flask) -> Iterator[object]:
+def db(app: Flask) -> Iterator[sqlite3.Connection]:
     """A connection to the app database, for arranging and checking data."""
     connection = open_connection(app.config["DATABASE_PATH"])
     yield connection
     connection.close()
+
+
+@pytest.fixture
+def db_factory() -> Iterator[Callable[[Flask], sqlite3.Connection]]:
+    """Return a function opening the app database of any app; closed afterwards."""
+    opened: list[sqlite3.Connection] = []
+
+    def open_for(application: Flask) -> sqlite3.Connection:
+        connection = open_connection(application.config["DATABASE_PATH"])
+        opened.append(connection)
+        return connection
+
+    yield open_for
+    for connection in opened:
+        connection.close()
