@@ -1,0 +1,135 @@
+"""The ``starpunk`` command: a Flask CLI group bound to the app factory."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from starpunk import create_app, monitoring
+from starpunk.config import prepare_data_path
+from starpunk.credentials import create_token, ensure_password, set_password
+from starpunk.db import get_db
+from starpunk.errors import StarPunkError
+from starpunk.migrate import apply_migrations
+from starpunk.resources import resource_dir
+
+cli = FlaskGroup(
+    name="starpunk",
+    create_app=create_app,
+    load_dotenv=False,
+    help="Manage a StarPunk site. Settings come from STARPUNK_* variables.",
+)
+
+
+@click.command("init")
+@with_appcontext
+def init_command() -> None:
+    """Create the data folder and migrate both databases (safe to repeat)."""
+    prepare_data_path(current_app.config)
+    applied = apply_migrations(get_db(), resource_dir("migrations") / "app")
+    init_metrics_db = getattr(monitoring, "init_metrics_db", None)
+    if init_metrics_db is not None:
+        init_metrics_db(current_app)
+    click.echo(f"Data folder: {current_app.config['DATA_PATH']}")
+    version = get_db().execute("SELECT max(version) FROM schema_migrations")
+    click.echo(f"App database at schema {version.fetchone()[0]}", nl=False)
+    click.echo(f" ({len(applied)} migrations applied now).")
+
+
+@click.command("set-password")
+@with_appcontext
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input.",
+)
+def set_password_command(password_stdin: bool) -> None:
+    """Set the admin password (asked twice unless --password-stdin)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(
+            "New admin password", hide_input=True, confirmation_prompt=True
+        )
+    try:
+        set_password(get_db(), password)
+    except StarPunkError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("Admin password saved.")
+    if current_app.config.get("ADMIN_PASSWORD_HASH"):
+        click.echo(
+            "Note: STARPUNK_ADMIN_PASSWORD_HASH is set and takes precedence.",
+            err=True,
+        )
+
+
+@click.command("ensure-password")
+@with_appcontext
+def ensure_password_command() -> None:
+    """Generate and print an admin password once, if none is set."""
+    password = ensure_password(get_db(), current_app.config)
+    if password is None:
+        click.echo("Admin password already set.")
+        return
+    click.echo("Generated an admin password; it is shown only this once:")
+    click.echo("")
+    click.echo(f"    {password}")
+    click.echo("")
+    click.echo("Change it any time with 'starpunk set-password'.")
+
+
+@click.command("create-token")
+@with_appcontext
+@click.argument("name")
+@click.option(
+    "--scope",
+    default="create admin",
+    show_default=True,
+    help="Space-separated scopes: create (Micropub), admin (admin JSON/CSV).",
+)
+def create_token_command(name: str, scope: str) -> None:
+    """Print a new bearer token named NAME; it is stored hashed and shown once."""
+    try:
+        token = create_token(get_db(), name, scope)
+    except StarPunkError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(token)
+
+
+def register_commands(group: click.Group) -> None:
+    """Add StarPunk's commands to ``group``."""
+    for command in (
+        init_command,
+        set_password_command,
+        ensure_password_command,
+        create_token_command,
+    ):
+        group.add_command(command)
+
+
+def metrics_commands() -> click.Group | None:
+    """Return the ``metrics`` command group of the monitoring package, if present."""
+    try:
+        from starpunk.monitoring.cli import metrics_cli
+    except ModuleNotFoundError as exc:
+        if exc.name != "starpunk.monitoring.cli":
+            raise
+        return None
+    return metrics_cli
+
+
+register_commands(cli)
+if (metrics_cli := metrics_commands()) is not None:
+    cli.add_command(metrics_cli, "metrics")
+
+
+def main() -> None:
+    """Run the ``starpunk`` command; a configuration error ends it cleanly."""
+    try:
+        cli.main(prog_name="starpunk")
+    except StarPunkError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
