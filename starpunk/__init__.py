@@ -23,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Imported here so that importing the package (for the gunicorn config or
     # the CLI) stays cheap and reads no configuration.
     from starpunk import admin, db, feeds, health, micropub, public
+    from starpunk.auth import admin_api_required, admin_required
     from starpunk.config import (
         MAX_BODY_BYTES,
         app_db_path,
@@ -34,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from starpunk.errorhandlers import register_error_handlers
     from starpunk.migrate import apply_migrations
     from starpunk.monitoring import Monitoring
+    from starpunk.monitoring.dashboard import register_dashboard
     from starpunk.resources import resource_dir
 
     settings = load_config(config, os.environ)
@@ -68,4 +70,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
 
     Monitoring(app)
+    register_dashboard(app, admin_required(), admin_api_required)
     return app

@@ -8,12 +8,14 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from starpunk import create_app, monitoring
+from starpunk import create_app
 from starpunk.config import prepare_data_path
 from starpunk.credentials import create_token, ensure_password, set_password
 from starpunk.db import get_db
 from starpunk.errors import StarPunkError
 from starpunk.migrate import apply_migrations
+from starpunk.monitoring import init_metrics_db
+from starpunk.monitoring.cli import metrics_cli
 from starpunk.resources import resource_dir
 
 cli = FlaskGroup(
@@ -30,9 +32,12 @@ def init_command() -> None:
     """Create the data folder and migrate both databases (safe to repeat)."""
     prepare_data_path(current_app.config)
     applied = apply_migrations(get_db(), resource_dir("migrations") / "app")
-    init_metrics_db = getattr(monitoring, "init_metrics_db", None)
-    if init_metrics_db is not None:
-        init_metrics_db(current_app)
+    if not init_metrics_db(current_app):
+        click.echo(
+            "Metrics database could not be prepared (see the error above); the "
+            "site will serve without stored metrics until it can.",
+            err=True,
+        )
     click.echo(f"Data folder: {current_app.config['DATA_PATH']}")
     version = get_db().execute("SELECT max(version) FROM schema_migrations")
     click.echo(f"App database at schema {version.fetchone()[0]}", nl=False)
@@ -110,20 +115,8 @@ def register_commands(group: click.Group) -> None:
         group.add_command(command)
 
 
-def metrics_commands() -> click.Group | None:
-    """Return the ``metrics`` command group of the monitoring package, if present."""
-    try:
-        from starpunk.monitoring.cli import metrics_cli
-    except ModuleNotFoundError as exc:
-        if exc.name != "starpunk.monitoring.cli":
-            raise
-        return None
-    return metrics_cli
-
-
 register_commands(cli)
-if (metrics_cli := metrics_commands()) is not None:
-    cli.add_command(metrics_cli, "metrics")
+cli.add_command(metrics_cli, "metrics")
 
 
 def main() -> None:

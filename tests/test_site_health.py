@@ -67,7 +67,7 @@ def test_detailed_health_with_token(client: FlaskClient, token: str) -> None:
     )
 
     assert response.status_code == 200
-    assert response.get_json()["monitoring"] == {}
+    assert response.get_json()["monitoring"]["enabled"] is False
 
 
 def test_detailed_health_with_session_and_monitoring_report(
