@@ -32,7 +32,7 @@ def init_command() -> None:
     applied = apply_migrations(get_db(), resource_dir("migrations") / "app")
     init_metrics_db = getattr(monitoring, "init_metrics_db", None)
     if init_metrics_db is not None:
-        init_metrics_db(current_app)
+        init_metrics_db(current_app._get_current_object())
     click.echo(f"Data folder: {current_app.config['DATA_PATH']}")
     version = get_db().execute("SELECT max(version) FROM schema_migrations")
     click.echo(f"App database at schema {version.fetchone()[0]}", nl=False)
