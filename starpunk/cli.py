@@ -13,8 +13,7 @@ from starpunk.config import prepare_data_path
 from starpunk.credentials import create_token, ensure_password, set_password
 from starpunk.db import get_db
 from starpunk.errors import StarPunkError
-from starpunk.migrate import apply_migrations
-from starpunk.resources import resource_dir
+from starpunk.factory import migrate_app_db
 
 cli = FlaskGroup(
     name="starpunk",
@@ -29,7 +28,7 @@ cli = FlaskGroup(
 def init_command() -> None:
     """Create the data folder and migrate both databases (safe to repeat)."""
     prepare_data_path(current_app.config)
-    applied = apply_migrations(get_db(), resource_dir("migrations") / "app")
+    applied = migrate_app_db(current_app.config["DATABASE_PATH"])
     init_metrics_db = getattr(monitoring, "init_metrics_db", None)
     if init_metrics_db is not None:
         init_metrics_db(current_app._get_current_object())
