@@ -86,7 +86,7 @@ def test_permalink_has_microformats(
     assert '<div class="e-content"><p>Some <em>text</em></p></div>' in page
     assert 'class="u-url u-uid" href="http://127.0.0.1:8000/notes/a-title"' in page
     assert 'class="dt-published"' in page
-    assert 'class="p-author h-card"' in page
+    assert 'class="p-author h-card" href="http://127.0.0.1:8000/">StarPunk</a>' in page
     assert 'rel="micropub"' in page
 
 
