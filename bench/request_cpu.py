@@ -96,16 +96,113 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+PAIRS = {
+    "paired: StarPunk monitoring vs off": ("off", "starpunk"),
+    "paired: off vs off (A/A control)": ("off", "off"),
+}
+
+
+def measure_pair(params: dict[str, Any]) -> dict[str, Any]:
+    """Worker: two apps in one process, batches alternating A B B A, per path.
+
+    Both apps serve the same data folder. StarPunk's SQL timing is chosen
+    per connection by the process-wide recorder, so before each batch the
+    recorder is set to the batch's app (none for the unmonitored one);
+    connections are opened per request, so every batch is timed by its own
+    app only. Alternating batches a fraction of a second apart cancels the
+    drift of a shared machine that separate processes cannot.
+    """
+    from bench.sites import build_app, prepare_data
+    from starpunk.monitoring.sql_timing import set_recorder
+
+    site = params["site"]
+    paths = site_paths(site)
+    folder = Path(tempfile.mkdtemp(prefix="bench-pair-"))
+    atexit.register(shutil.rmtree, folder, True)
+    prepare_data(site, folder)
+    sides = []
+    for variant in params["pair"]:
+        app = build_app(site, variant, folder, scheduler=False)
+        monitoring = app.extensions.get("starpunk.monitoring")
+        enabled = monitoring is not None and monitoring.enabled
+        sides.append(
+            {
+                "recorder": monitoring.recorder if enabled else None,
+                "flush": monitoring.flush if enabled else None,
+                "calls": {kind: caller(app, path) for kind, path in paths.items()},
+                "since_flush": 0,
+            }
+        )
+    for side in sides:
+        set_recorder(side["recorder"])
+        for kind, call in side["calls"].items():
+            status = call()
+            if not status.startswith("200"):
+                raise RuntimeError(f"{site} {paths[kind]} answered {status}")
+            for _ in range(params["warmup"]):
+                call()
+        if side["flush"] is not None:
+            side["flush"]()
+    size, flush_every = params["calls"], params["flush_every"]
+    cpu = [{kind: [] for kind in paths} for _ in sides]
+    for _ in range(params["batches"]):
+        for kind in paths:
+            for index in (0, 1, 1, 0):
+                side = sides[index]
+                set_recorder(side["recorder"])
+                call, flush = side["calls"][kind], side["flush"]
+                began = time.process_time()
+                for _ in range(size):
+                    call()
+                    side["since_flush"] += 1
+                    if flush is not None and side["since_flush"] >= flush_every:
+                        flush()
+                        side["since_flush"] = 0
+                cpu[index][kind].append((time.process_time() - began) / size * 1e6)
+    return {
+        "cpu_us": [{k: median(v) for k, v in side.items()} for side in cpu],
+        "ratio": {
+            kind: median(b / a for a, b in zip(cpu[0][kind], cpu[1][kind], strict=True))
+            for kind in paths
+        },
+    }
+
+
+def _worker(params: dict[str, Any]) -> dict[str, Any]:
+    return measure_pair(params) if "pair" in params else measure(params)
+
+
+def run_pairs(site: str, rounds: int, params: dict, progress) -> dict[str, Any]:
+    """Paired same-process comparisons, one fresh process per pair and round."""
+    variants = {
+        name: {"site": site, "pair": list(pair), **params}
+        for name, pair in PAIRS.items()
+    }
+    runs = run_interleaved(MODULE, variants, rounds, progress)
+    return {
+        name: {
+            kind: {
+                "ratio": median(r["ratio"][kind] for r in results),
+                "a_cpu_us": median(r["cpu_us"][0][kind] for r in results),
+                "b_cpu_us": median(r["cpu_us"][1][kind] for r in results),
+                "ratios": [r["ratio"][kind] for r in results],
+            }
+            for kind in site_paths(site)
+        }
+        for name, results in runs.items()
+    }
+
+
 def run(quick: bool = False, progress=say, sites: list[str] | None = None) -> dict:
     """Measure every variant on every available site; return medians and ratios."""
-    rounds = 1 if quick else 9
+    rounds = 1 if quick else 5
     params = {
         "calls": 100 if quick else 300,
         "batches": 2 if quick else 4,
         "warmup": 50 if quick else 200,
         "flush_every": 1000,
     }
-    results = {}
+    results, pairs = {}, {}
     for site in sites or available_sites():
         variants = {
             variant: {"site": site, "variant": variant, **params}
@@ -132,7 +229,9 @@ def run(quick: bool = False, progress=say, sites: list[str] | None = None) -> di
                 },
             }
         results[site] = per_path
-    return {"rounds": rounds, **params, "sites": results}
+        pair_params = dict(params, calls=params["calls"] * 2 // 3)
+        pairs[site] = run_pairs(site, 1 if quick else 7, pair_params, progress)
+    return {"rounds": rounds, **params, "sites": results, "pairs": pairs}
 
 
 def report(result: dict[str, Any]) -> str:
@@ -158,6 +257,25 @@ def report(result: dict[str, Any]) -> str:
                 rows,
             )
         )
+    for site, by_pair in result.get("pairs", {}).items():
+        rows = [
+            (
+                name,
+                f"{kind} `{site_paths(site)[kind]}`",
+                f"{cell['a_cpu_us']:.1f}",
+                f"{cell['b_cpu_us']:.1f}",
+                f"{cell['ratio']:.4f}",
+                f"{min(cell['ratios']):.3f} to {max(cell['ratios']):.3f}",
+            )
+            for name, per_path in by_pair.items()
+            for kind, cell in per_path.items()
+        ]
+        tables.append(
+            f"site: {site}, paired in one process (batches A B B A)\n\n"
+            + markdown_table(
+                ["pair", "path", "A us", "B us", "B/A median", "B/A range"], rows
+            )
+        )
     return "\n\n".join(tables)
 
 
@@ -170,5 +288,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if not worker_main(measure):
+    if not worker_main(_worker):
         main()
