@@ -80,7 +80,8 @@ def admin_required(api: bool = False) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if api:
+            if api or "Authorization" in request.headers:
+                # Programs speak JSON: errors for them are JSON, not pages.
                 g.wants_json = True
             token = bearer_token()
             if token is not None:

@@ -13,10 +13,9 @@ from starpunk.config import prepare_data_path
 from starpunk.credentials import create_token, ensure_password, set_password
 from starpunk.db import get_db
 from starpunk.errors import StarPunkError
-from starpunk.migrate import apply_migrations
+from starpunk.factory import migrate_app_db
 from starpunk.monitoring import init_metrics_db
 from starpunk.monitoring.cli import metrics_cli
-from starpunk.resources import resource_dir
 
 cli = FlaskGroup(
     name="starpunk",
@@ -31,8 +30,8 @@ cli = FlaskGroup(
 def init_command() -> None:
     """Create the data folder and migrate both databases (safe to repeat)."""
     prepare_data_path(current_app.config)
-    applied = apply_migrations(get_db(), resource_dir("migrations") / "app")
-    if not init_metrics_db(current_app):
+    applied = migrate_app_db(current_app.config["DATABASE_PATH"])
+    if not init_metrics_db(current_app._get_current_object()):
         click.echo(
             "Metrics database could not be prepared (see the error above); the "
             "site will serve without stored metrics until it can.",

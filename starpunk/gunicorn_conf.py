@@ -10,6 +10,7 @@ import os
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
 graceful_timeout = 30
+accesslog = None
 # One shared control socket per user would make side-by-side servers collide.
 control_socket_disable = True
 

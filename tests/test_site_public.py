@@ -86,7 +86,7 @@ def test_permalink_has_microformats(
     assert '<div class="e-content"><p>Some <em>text</em></p></div>' in page
     assert 'class="u-url u-uid" href="http://127.0.0.1:8000/notes/a-title"' in page
     assert 'class="dt-published"' in page
-    assert 'class="p-author h-card"' in page
+    assert 'class="p-author h-card" href="http://127.0.0.1:8000/">StarPunk</a>' in page
     assert 'rel="micropub"' in page
 
 
@@ -142,8 +142,16 @@ def test_styled_not_found(client: FlaskClient, path: str) -> None:
     assert "style.css" in response.get_data(as_text=True)
 
 
-def test_invalid_utf8_slug_does_not_fail(client: FlaskClient) -> None:
-    assert client.get(b"/notes/\xff\xfe".decode("latin-1")).status_code == 404
+@pytest.mark.parametrize("raw_path", [b"/notes/\xff\xfe", b"/\xc3(", b"/admin/\xff"])
+def test_invalid_utf8_in_raw_path_does_not_fail(
+    client: FlaskClient, raw_path: bytes
+) -> None:
+    # WSGI hands the path over as bytes decoded with latin-1.
+    response = client.get(
+        "/", environ_overrides={"PATH_INFO": raw_path.decode("latin-1")}
+    )
+
+    assert response.status_code == 404
 
 
 def test_method_not_allowed_is_styled(client: FlaskClient) -> None:
