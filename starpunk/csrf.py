@@ -7,6 +7,9 @@ import secrets
 
 from flask import abort, request, session
 
+from starpunk.credentials import verify_token
+from starpunk.db import get_db
+
 SESSION_KEY = "csrf_token"
 FORM_FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
@@ -30,12 +33,13 @@ def rotate_csrf_token() -> None:
 def check_csrf() -> None:
     """Abort with 400 when an unsafe request lacks the session's CSRF token.
 
-    Requests authenticated by a bearer token carry no cookies an attacker could
-    ride on, so they are exempt; the token itself is checked by the view.
+    Requests carrying a valid bearer token need no cookie an attacker could
+    ride on, so they are exempt. Any other Authorization header lifts nothing:
+    views such as login and logout never look at it.
     """
     if request.method not in UNSAFE_METHODS:
         return
-    if request.headers.get("Authorization", "").startswith("Bearer "):
+    if _has_valid_bearer_token():
         return
     expected = session.get(SESSION_KEY)
     sent = request.form.get(FORM_FIELD) or request.headers.get(HEADER, "")
@@ -45,3 +49,10 @@ def check_csrf() -> None:
             description="The form's CSRF token is missing or out of date; "
             "reload the page and try again.",
         )
+
+
+def _has_valid_bearer_token() -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    return verify_token(get_db(), token.strip()) is not None

@@ -101,7 +101,12 @@ def _json_content(value: Any) -> tuple[str, str]:
 
 def entry_from_json() -> Entry:
     """Read an h-entry from a JSON Micropub request."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        # The json module raises RecursionError, not ValueError, for deeply
+        # nested input, so ``silent`` does not cover it.
+        body = None
     if not isinstance(body, dict):
         raise InvalidInput("The request body is not a JSON object.")
     if "action" in body:
