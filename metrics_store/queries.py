@@ -8,6 +8,11 @@ Percentiles always come from merged quantile sketches, clamped into the
 ``[min, max]`` of the rows merged; averages are ``sum / count``. A bucket
 with no rows yields no point at all, so gaps stay gaps.
 
+Series named ``TOTAL_NAME`` (one per kind, the merge of all its series) are
+left out unless a caller asks for that name: JSON, CSV and every table show
+real series only, and :func:`merged_totals` reads the total instead of
+merging the whole kind.
+
 Hour buckets are read from ``rollup_hour`` except for hours whose minutes
 changed since the last hour rollup (``dirty_hours``): those are merged from
 their minute rows, so the newest hour is never stale.
@@ -23,6 +28,7 @@ from typing import Any, NamedTuple
 
 from metrics_store.ranges import MetricsQuery, TimeRange
 from metrics_store.sketch import QuantileSketch
+from metrics_store.store import TOTAL_KINDS, TOTAL_NAME
 from metrics_store.timebuckets import HOUR, iso_utc
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -220,6 +226,8 @@ def _hour_rows_sql(start: int, end: int) -> tuple[str, list[Any]]:
 
 
 def _series_filter(kind: str | None, name: str | None) -> tuple[str, list[Any]]:
+    # The per-kind total series repeats every other series' rows: it is
+    # only read when asked for by name, never mixed with the rest.
     clauses, params = [], []
     if kind is not None:
         clauses.append("s.kind = ?")
@@ -227,7 +235,10 @@ def _series_filter(kind: str | None, name: str | None) -> tuple[str, list[Any]]:
     if name is not None:
         clauses.append("s.name = ?")
         params.append(name)
-    return (" AND ".join(clauses) or "1"), params
+    else:
+        clauses.append("s.name != ?")
+        params.append(TOTAL_NAME)
+    return " AND ".join(clauses), params
 
 
 # -- series -------------------------------------------------------------------
@@ -321,8 +332,11 @@ def merged_totals(
     """Merge every series of ``kind`` (and ``name``) per bucket, oldest first.
 
     Counts add up across labels and workers; percentiles come from the
-    union of all sketches in the bucket.
+    union of all sketches in the bucket. Without a name, kinds that keep a
+    total series read just that one, which flushes keep equal to the merge.
     """
+    if name is None and kind in TOTAL_KINDS:
+        name = TOTAL_NAME
     rows_sql, params = bucket_rows_sql(time_range)
     where, filter_params = _series_filter(kind, name)
     cursor = conn.execute(

@@ -10,6 +10,7 @@ the union. Counts are floats so that sampled values can carry weights.
 from __future__ import annotations
 
 import math
+import sqlite3
 import struct
 from array import array
 from collections.abc import Iterable
@@ -168,3 +169,24 @@ class QuantileSketch:
 def merge_serialized(left: bytes, right: bytes) -> bytes:
     """Merge two serialized sketches (used as an SQLite function in upserts)."""
     return QuantileSketch.from_bytes(left).merge_bytes(right).to_bytes()
+
+
+class SketchUnion:
+    """SQLite aggregate ``sketch_union(sketch)``: the merge of a column's sketches."""
+
+    def __init__(self) -> None:
+        self.sketch = QuantileSketch()
+
+    def step(self, data: bytes) -> None:
+        """Fold one serialized sketch in."""
+        self.sketch.merge_bytes(data)
+
+    def finalize(self) -> bytes:
+        """Return the merged sketch, serialized."""
+        return self.sketch.to_bytes()
+
+
+def register_sql_functions(conn: sqlite3.Connection) -> None:
+    """Make ``sketch_merge(a, b)`` and ``sketch_union(col)`` available to SQL."""
+    conn.create_function("sketch_merge", 2, merge_serialized, deterministic=True)
+    conn.create_aggregate("sketch_union", 1, SketchUnion)

@@ -16,12 +16,18 @@ from pathlib import Path
 from metrics_store.aggregate import Aggregate, PendingBatch, SeriesKey
 from metrics_store.buffer import EVENT_ERROR
 from metrics_store.migrate import apply_migrations
-from metrics_store.sketch import merge_serialized
+from metrics_store.sketch import register_sql_functions
 from metrics_store.timebuckets import HOUR, MINUTE, floor_to
 
 logger = logging.getLogger(__name__)
 
 OVERFLOW_NAME = "<overflow>"
+# Each flush also adds every series of these kinds into one total series
+# (kind, TOTAL_NAME, ""), so "all of a kind" reads one row per bucket instead
+# of merging every series. Process gauges of different workers are not one
+# distribution, so that kind has no total.
+TOTAL_NAME = "<all>"
+TOTAL_KINDS = ("http", "db", "render")
 MAX_EVENTS_PER_FLUSH = 500
 DETAIL_MAX_CHARS = 500
 
@@ -145,9 +151,7 @@ class MetricsStore:
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.create_function(
-                "sketch_merge", 2, merge_serialized, deterministic=True
-            )
+            register_sql_functions(conn)
             apply_migrations(conn, self.migrations_dir)
         except BaseException:
             conn.close()
@@ -214,20 +218,7 @@ class MetricsStore:
         """
         now = time.time()
         with self.transaction() as conn:
-            rows: dict[tuple[int, int], Aggregate] = {}
-            overflow = 0.0
-            for (key, bucket), agg in batch.aggregates.items():
-                series_id = self._series_id(conn, key, now)
-                if series_id is None:
-                    overflow += agg.count
-                    series_id = self._series_id(conn, (key[0], OVERFLOW_NAME, ""), now)
-                merged = rows.get((bucket, series_id))
-                if merged is None:
-                    rows[(bucket, series_id)] = agg
-                else:
-                    merged = _copy(merged)
-                    merged.merge(agg)
-                    rows[(bucket, series_id)] = merged
+            rows, overflow = self._minute_rows(conn, batch, now)
             conn.executemany(
                 "INSERT INTO rollup_minute "
                 "(bucket, series_id, count, sum, min, max, sketch) "
@@ -253,6 +244,31 @@ class MetricsStore:
                 self._write_process(conn, process, now)
         return len(rows)
 
+    def _minute_rows(
+        self, conn: sqlite3.Connection, batch: PendingBatch, now: float
+    ) -> tuple[dict[tuple[int, int], Aggregate], float]:
+        """Map the batch onto series ids, totals included; return rows and overflow.
+
+        Totals are merged from the batch before the series cap applies, so
+        samples sent to the overflow series count in their kind's total too.
+        """
+        rows: dict[tuple[int, int], Aggregate] = {}
+        totals: dict[tuple[str, int], Aggregate] = {}
+        owned: set[tuple] = set()
+        overflow = 0.0
+        for (key, bucket), agg in batch.aggregates.items():
+            series_id = self._series_id(conn, key, now)
+            if series_id is None:
+                overflow += agg.count
+                series_id = self._series_id(conn, (key[0], OVERFLOW_NAME, ""), now)
+            _merge_row(rows, owned, (bucket, series_id), agg)
+            if key[0] in TOTAL_KINDS:
+                _merge_row(totals, owned, (key[0], bucket), agg)
+        for (kind, bucket), agg in totals.items():
+            series_id = self._series_id(conn, (kind, TOTAL_NAME, ""), now)
+            _merge_row(rows, owned, (bucket, series_id), agg)
+        return rows, overflow
+
     def _series_id(
         self, conn: sqlite3.Connection, key: SeriesKey, now: float
     ) -> int | None:
@@ -264,8 +280,11 @@ class MetricsStore:
             "SELECT id FROM series WHERE kind = ? AND name = ? AND labels = ?", key
         ).fetchone()
         if row is None:
-            if key[1] != OVERFLOW_NAME:
-                (count,) = conn.execute("SELECT count(*) FROM series").fetchone()
+            if key[1] not in (OVERFLOW_NAME, TOTAL_NAME):
+                # Totals are bookkeeping, not series a site chose to create.
+                (count,) = conn.execute(
+                    "SELECT count(*) FROM series WHERE name != ?", (TOTAL_NAME,)
+                ).fetchone()
                 if count >= self.max_series:
                     return None
             cursor = conn.execute(
@@ -430,10 +449,23 @@ class MetricsStore:
         return total
 
 
-def _copy(agg: Aggregate) -> Aggregate:
-    clone = Aggregate()
-    clone.merge(agg)
-    return clone
+def _merge_row(rows: dict, owned: set, key: tuple, agg: Aggregate) -> None:
+    """Fold ``agg`` into ``rows[key]`` without changing the batch's aggregates.
+
+    A row starts as the batch's own aggregate and is copied (and recorded in
+    ``owned``) before the first merge into it: a failed write must leave the
+    batch exactly as it was.
+    """
+    merged = rows.get(key)
+    if merged is None:
+        rows[key] = agg
+        return
+    if key not in owned:
+        clone = Aggregate()
+        clone.merge(merged)
+        merged = rows[key] = clone
+        owned.add(key)
+    merged.merge(agg)
 
 
 def _bump_counter(conn: sqlite3.Connection, name: str, amount: float) -> None:
@@ -456,6 +488,8 @@ __all__ = [
     "MINUTE",
     "MetricsStore",
     "OVERFLOW_NAME",
+    "TOTAL_KINDS",
+    "TOTAL_NAME",
     "ProcessStatus",
     "default_migrations_dir",
     "unit_for",
