@@ -11,6 +11,7 @@ from metrics_store.store import TOTAL_NAME
 TIER_SOURCES = (
     ("minute", "rollup_minute", "bucket"),
     ("hour", "rollup_hour", "bucket"),
+    ("day", "rollup_day", "bucket"),
     ("events", "events", "ts"),
 )
 

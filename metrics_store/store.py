@@ -17,7 +17,7 @@ from metrics_store.aggregate import Aggregate, PendingBatch, SeriesKey
 from metrics_store.buffer import EVENT_ERROR
 from metrics_store.migrate import apply_migrations
 from metrics_store.sketch import register_sql_functions
-from metrics_store.timebuckets import HOUR, MINUTE, floor_to
+from metrics_store.timebuckets import DAY, HOUR, MINUTE, floor_to
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,12 @@ OVERFLOW_NAME = "<overflow>"
 # distribution, so that kind has no total.
 TOTAL_NAME = "<all>"
 TOTAL_KINDS = ("http", "db", "render")
+# Rebuilt tier: (source table, target table, dirty table, width, the dirty
+# table and width of the tier built from it next, if any).
+REBUILDS = {
+    "hour": ("rollup_minute", "rollup_hour", "dirty_hours", HOUR, ("dirty_days", DAY)),
+    "day": ("rollup_hour", "rollup_day", "dirty_days", DAY, None),
+}
 MAX_EVENTS_PER_FLUSH = 500
 DETAIL_MAX_CHARS = 500
 
@@ -376,7 +382,7 @@ class MetricsStore:
                 (time.time(), detail, job, period),
             )
 
-    # -- hour rollup ------------------------------------------------------
+    # -- hour and day rollups ---------------------------------------------
 
     def rollup_hours(self, *, all_hours: bool = False) -> int:
         """Recompute hour rows from minutes for every changed hour; return hours done.
@@ -384,30 +390,41 @@ class MetricsStore:
         Each hour is rebuilt in its own short transaction, so the count, sum,
         min and max of an hour row always equal the merge of its minutes, and
         flushes from other processes wait at most one hour's worth of work.
+        The days of rebuilt hours are then rebuilt the same way.
         """
-        with self.reading() as conn:
-            if all_hours:
-                hours = [
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT DISTINCT (bucket / 3600) * 3600 FROM rollup_minute"
-                    )
-                ]
-            else:
-                hours = [
-                    row[0] for row in conn.execute("SELECT bucket FROM dirty_hours")
-                ]
-        for hour in sorted(hours):
-            self._rollup_one_hour(hour)
+        hours = self._buckets_to_rebuild(
+            "rollup_minute", "dirty_hours", HOUR, all_hours
+        )
+        for hour in hours:
+            self._rebuild_bucket("hour", hour)
+        self.rollup_days(all_days=all_hours)
         return len(hours)
 
-    def _rollup_one_hour(self, hour: int) -> None:
+    def rollup_days(self, *, all_days: bool = False) -> int:
+        """Recompute day rows from hours for every changed day; return days done."""
+        days = self._buckets_to_rebuild("rollup_hour", "dirty_days", DAY, all_days)
+        for day in days:
+            self._rebuild_bucket("day", day)
+        return len(days)
+
+    def _buckets_to_rebuild(
+        self, source: str, dirty: str, width: int, everything: bool
+    ) -> list[int]:
+        with self.reading() as conn:
+            if everything:
+                sql = f"SELECT DISTINCT (bucket / {width}) * {width} FROM {source}"
+            else:
+                sql = f"SELECT bucket FROM {dirty}"
+            return sorted(row[0] for row in conn.execute(sql))
+
+    def _rebuild_bucket(self, tier: str, start: int) -> None:
+        source, target, dirty, width, parent = REBUILDS[tier]
         with self.transaction() as conn:
             merged: dict[int, Aggregate] = {}
             for series_id, count, total, low, high, blob in conn.execute(
-                "SELECT series_id, count, sum, min, max, sketch FROM rollup_minute "
-                "WHERE bucket >= ? AND bucket < ?",
-                (hour, hour + HOUR),
+                "SELECT series_id, count, sum, min, max, sketch "
+                f"FROM {source} WHERE bucket >= ? AND bucket < ?",
+                (start, start + width),
             ):
                 agg = merged.get(series_id)
                 if agg is None:
@@ -418,17 +435,23 @@ class MetricsStore:
                 agg.max = max(agg.max, high)
                 agg.sketch.merge_bytes(blob)
             if merged:
-                conn.execute("DELETE FROM rollup_hour WHERE bucket = ?", (hour,))
+                conn.execute(f"DELETE FROM {target} WHERE bucket = ?", (start,))
                 conn.executemany(
-                    "INSERT INTO rollup_hour "
+                    f"INSERT INTO {target} "
                     "(bucket, series_id, count, sum, min, max, sketch) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (hour, sid, a.count, a.sum, a.min, a.max, a.sketch.to_bytes())
+                        (start, sid, a.count, a.sum, a.min, a.max, a.sketch.to_bytes())
                         for sid, a in merged.items()
                     ],
                 )
-            conn.execute("DELETE FROM dirty_hours WHERE bucket = ?", (hour,))
+            conn.execute(f"DELETE FROM {dirty} WHERE bucket = ?", (start,))
+            if parent is not None:
+                table, parent_width = parent
+                conn.execute(
+                    f"INSERT OR IGNORE INTO {table} (bucket) VALUES (?)",
+                    (floor_to(start, parent_width),),
+                )
 
     # -- status -----------------------------------------------------------
 

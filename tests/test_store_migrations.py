@@ -19,6 +19,8 @@ TABLES = {
     "series",
     "rollup_minute",
     "rollup_hour",
+    "rollup_day",
+    "dirty_days",
     "dirty_hours",
     "events",
     "processes",
@@ -26,7 +28,7 @@ TABLES = {
     "counters",
     "schema_migrations",
 }
-SHIPPED = [(1, "initial"), (2, "kind_totals")]
+SHIPPED = [(1, "initial"), (2, "kind_totals"), (3, "day_tier")]
 VERSIONS = [version for version, _ in SHIPPED]
 
 
