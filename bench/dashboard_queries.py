@@ -5,7 +5,7 @@ active every minute for 7 days of minute rollups and 90 days of hour
 rollups, with the newest hour left for the hour rollup (dirty), then times
 each dashboard range. Rows are written into a database at the first schema
 version and then upgraded, so the later migrations derive what they add
-(per-kind totals) from those rows, as they would on a live site.
+(per-kind totals, day rollups) from those rows, as they would on a live site.
 
 Every series having data every minute is the worst case; ``--density 0.1``
 models a quieter site where a series shows up in one minute out of ten.
@@ -59,8 +59,7 @@ def seed(path: Path, density: float = 1.0) -> None:
         shutil.copy(default_migrations_dir() / "0001_initial.sql", first)
         _seed_rows(MetricsStore(path, migrations_dir=first), rng, density)
     upgraded = MetricsStore(path)
-    with upgraded.reading():
-        pass
+    upgraded.rollup_days()
     upgraded.close()
 
 
