@@ -3,9 +3,13 @@
 Seeds 200 series (30 http, 150 db, 12 render, 8 process gauges), every one
 active every minute for 7 days of minute rollups and 90 days of hour
 rollups, with the newest hour left for the hour rollup (dirty), then times
-each dashboard range. Every series having data every minute is the worst
-case; ``--density 0.1`` models a quieter site where a series shows up in
-one minute out of ten. Run from the repository root::
+each dashboard range. Rows are written into a database at the first schema
+version and then upgraded, so the later migrations derive what they add
+(per-kind totals, day rollups) from those rows, as they would on a live site.
+
+Every series having data every minute is the worst case; ``--density 0.1``
+models a quieter site where a series shows up in one minute out of ten.
+Run from the repository root::
 
     python -m bench.dashboard_queries [--db PATH] [--repeat 3] [--density 1]
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -22,7 +27,7 @@ from pathlib import Path
 from metrics_store.queries import query_series
 from metrics_store.ranges import PRESETS, MetricsQuery, parse_query
 from metrics_store.sketch import QuantileSketch
-from metrics_store.store import MetricsStore, unit_for
+from metrics_store.store import MetricsStore, default_migrations_dir, unit_for
 from metrics_store.timebuckets import DAY, HOUR, MINUTE, floor_to
 from starpunk.monitoring.panels import build_overview
 
@@ -49,13 +54,22 @@ def series_keys() -> list[tuple[str, str, str]]:
 def seed(path: Path, density: float = 1.0) -> None:
     """Fill ``path`` with rollups; ``density`` is the share of buckets per series."""
     rng = random.Random(7)
+    with tempfile.TemporaryDirectory() as folder:
+        first = Path(folder)
+        shutil.copy(default_migrations_dir() / "0001_initial.sql", first)
+        _seed_rows(MetricsStore(path, migrations_dir=first), rng, density)
+    upgraded = MetricsStore(path)
+    upgraded.rollup_days()
+    upgraded.close()
+
+
+def _seed_rows(store: MetricsStore, rng: random.Random, density: float) -> None:
     blobs = [
         QuantileSketch.of(
             rng.lognormvariate(2, 0.8) for _ in range(rng.randint(5, 60))
         ).to_bytes()
         for _ in range(64)
     ]
-    store = MetricsStore(path)
     keys = series_keys()
     with store.transaction() as conn:
         conn.executemany(

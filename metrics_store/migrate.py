@@ -6,6 +6,8 @@ import logging
 import sqlite3
 from pathlib import Path
 
+from metrics_store.sketch import register_sql_functions
+
 logger = logging.getLogger(__name__)
 
 
@@ -30,6 +32,8 @@ def apply_migrations(conn: sqlite3.Connection, directory: Path) -> list[int]:
     wait on the write lock, then see it recorded.
     """
     migrations = pending_migrations(directory)
+    # Data migrations merge sketches in SQL, whoever opened the connection.
+    register_sql_functions(conn)
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL NOT NULL)"

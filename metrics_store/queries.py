@@ -8,6 +8,11 @@ Percentiles always come from merged quantile sketches, clamped into the
 ``[min, max]`` of the rows merged; averages are ``sum / count``. A bucket
 with no rows yields no point at all, so gaps stay gaps.
 
+Series named ``TOTAL_NAME`` (one per kind, the merge of all its series) are
+left out unless a caller asks for that name: JSON, CSV and every table show
+real series only, and :func:`merged_totals` reads the total instead of
+merging the whole kind.
+
 Hour buckets are read from ``rollup_hour`` except for hours whose minutes
 changed since the last hour rollup (``dirty_hours``): those are merged from
 their minute rows, so the newest hour is never stale.
@@ -23,7 +28,8 @@ from typing import Any, NamedTuple
 
 from metrics_store.ranges import MetricsQuery, TimeRange
 from metrics_store.sketch import QuantileSketch
-from metrics_store.timebuckets import HOUR, iso_utc
+from metrics_store.store import TOTAL_KINDS, TOTAL_NAME
+from metrics_store.timebuckets import DAY, HOUR, iso_utc
 
 QUANTILES = (0.5, 0.95, 0.99)
 ROUND_DIGITS = 6
@@ -115,11 +121,10 @@ class Merger:
             self.min = low
         if high > self.max:
             self.max = high
-        sketch = QuantileSketch.from_bytes(blob)
         if self.sketch is None:
-            self.sketch = sketch
+            self.sketch = QuantileSketch.from_bytes(blob)
         else:
-            self.sketch.merge(sketch)
+            self.sketch.merge_bytes(blob)
 
     def point(self, bucket: int) -> Point:
         """Return the merged statistics, percentiles clamped into [min, max]."""
@@ -176,26 +181,56 @@ def bucket_rows_sql(time_range: TimeRange) -> tuple[str, list[Any]]:
 def summary_rows_sql(time_range: TimeRange) -> tuple[str, list[Any]]:
     """SQL yielding rows that cover the range once, reading as few as possible.
 
-    Whole hours come from ``rollup_hour`` (or their minutes while dirty);
-    the partial hours at either end come from ``rollup_minute``. Bucket
-    values are not meaningful here, only the coverage.
+    Whole days come from ``rollup_day`` unless the day or one of its hours
+    is waiting for a rollup (then from its hours); whole hours at either
+    end from ``rollup_hour`` (or their minutes while dirty); the partial
+    hours at either end from ``rollup_minute``. Bucket values are not
+    meaningful here, only the coverage.
     """
     start, end = time_range.start, time_range.end
     first_hour = -((-start) // HOUR) * HOUR
     last_hour = (end // HOUR) * HOUR
     if first_hour >= last_hour:
-        return (
-            "SELECT bucket, series_id, count, sum, min, max, sketch "
-            "FROM rollup_minute WHERE bucket >= ? AND bucket < ?",
-            [start, end],
-        )
-    hours_sql, hours_params = _hour_rows_sql(first_hour, last_hour)
+        return _minute_rows_sql([(start, end)])
+    first_day = -((-first_hour) // DAY) * DAY
+    last_day = (last_hour // DAY) * DAY
+    parts: list[tuple[str, list[Any]]] = []
+    if first_day < last_day:
+        parts.append(_day_rows_sql(first_day, last_day))
+        parts.append(_hour_rows_sql(first_hour, first_day))
+        parts.append(_hour_rows_sql(last_day, last_hour))
+    else:
+        parts.append(_hour_rows_sql(first_hour, last_hour))
+    parts.append(_minute_rows_sql([(start, first_hour), (last_hour, end)]))
     return (
-        f"{hours_sql} UNION ALL "
+        " UNION ALL ".join(sql for sql, _ in parts),
+        [param for _, params in parts for param in params],
+    )
+
+
+def _minute_rows_sql(spans: list[tuple[int, int]]) -> tuple[str, list[Any]]:
+    where = " OR ".join("(bucket >= ? AND bucket < ?)" for _ in spans)
+    return (
         "SELECT bucket, series_id, count, sum, min, max, sketch "
-        "FROM rollup_minute WHERE (bucket >= ? AND bucket < ?) "
-        "OR (bucket >= ? AND bucket < ?)",
-        [*hours_params, start, first_hour, last_hour, end],
+        f"FROM rollup_minute WHERE {where}",
+        [bound for span in spans for bound in span],
+    )
+
+
+def _day_rows_sql(start: int, end: int) -> tuple[str, list[Any]]:
+    # A day still waiting for its rollup, or holding an hour that is, is
+    # read from its hours instead, so a summary is never stale.
+    stale = (
+        "SELECT bucket FROM dirty_days "
+        f"UNION SELECT (bucket / {DAY}) * {DAY} FROM dirty_hours"
+    )
+    hours_sql, hours_params = _hour_rows_sql(start, end)
+    return (
+        "SELECT bucket, series_id, count, sum, min, max, sketch FROM rollup_day "
+        f"WHERE bucket >= ? AND bucket < ? AND bucket NOT IN ({stale}) "
+        "UNION ALL SELECT * FROM ("
+        f"{hours_sql}) WHERE (bucket / {DAY}) * {DAY} IN ({stale})",
+        [start, end, *hours_params],
     )
 
 
@@ -221,6 +256,8 @@ def _hour_rows_sql(start: int, end: int) -> tuple[str, list[Any]]:
 
 
 def _series_filter(kind: str | None, name: str | None) -> tuple[str, list[Any]]:
+    # The per-kind total series repeats every other series' rows: it is
+    # only read when asked for by name, never mixed with the rest.
     clauses, params = [], []
     if kind is not None:
         clauses.append("s.kind = ?")
@@ -228,7 +265,10 @@ def _series_filter(kind: str | None, name: str | None) -> tuple[str, list[Any]]:
     if name is not None:
         clauses.append("s.name = ?")
         params.append(name)
-    return (" AND ".join(clauses) or "1"), params
+    else:
+        clauses.append("s.name != ?")
+        params.append(TOTAL_NAME)
+    return " AND ".join(clauses), params
 
 
 # -- series -------------------------------------------------------------------
@@ -322,8 +362,11 @@ def merged_totals(
     """Merge every series of ``kind`` (and ``name``) per bucket, oldest first.
 
     Counts add up across labels and workers; percentiles come from the
-    union of all sketches in the bucket.
+    union of all sketches in the bucket. Without a name, kinds that keep a
+    total series read just that one, which flushes keep equal to the merge.
     """
+    if name is None and kind in TOTAL_KINDS:
+        name = TOTAL_NAME
     rows_sql, params = bucket_rows_sql(time_range)
     where, filter_params = _series_filter(kind, name)
     cursor = conn.execute(

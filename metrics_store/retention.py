@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 TIERS = {
     "minute": ("rollup_minute", "bucket"),
     "hour": ("rollup_hour", "bucket"),
+    "day": ("rollup_day", "bucket"),
     "events": ("events", "ts"),
 }
 PROCESS_KEEP_SECONDS = DAY
@@ -35,11 +36,15 @@ class RetentionPolicy:
 
         The minute cutoff is rounded down to a whole hour so that an hour's
         minutes are kept or dropped together: a rebuilt hour row is then
-        never made from part of its minutes.
+        never made from part of its minutes. Days follow the hour tier's
+        retention, and both are rounded down to a whole day for the same
+        reason: a day row and its hours go together.
         """
+        hours = floor_to(now - self.hour_days * DAY, DAY)
         return {
             "minute": floor_to(now - self.minute_days * DAY, HOUR),
-            "hour": now - self.hour_days * DAY,
+            "hour": hours,
+            "day": hours,
             "events": now - self.events_days * DAY,
         }
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from metrics_store.store import TOTAL_NAME
+
 # (name, table, time column); rollup keys begin with bucket, events are indexed.
 TIER_SOURCES = (
     ("minute", "rollup_minute", "bucket"),
     ("hour", "rollup_hour", "bucket"),
+    ("day", "rollup_day", "bucket"),
     ("events", "events", "ts"),
 )
 
@@ -22,7 +25,11 @@ def store_stats(conn: sqlite3.Connection) -> dict[str, Any]:
         ).fetchone()
         tiers[tier] = {"rows": rows, "oldest": oldest, "newest": newest}
     series = dict(
-        conn.execute("SELECT kind, count(*) FROM series GROUP BY kind ORDER BY kind")
+        conn.execute(
+            "SELECT kind, count(*) FROM series WHERE name != ? "
+            "GROUP BY kind ORDER BY kind",
+            (TOTAL_NAME,),
+        )
     )
     (dirty,) = conn.execute("SELECT count(*) FROM dirty_hours").fetchone()
     (processes,) = conn.execute("SELECT count(*) FROM processes").fetchone()

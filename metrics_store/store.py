@@ -16,12 +16,24 @@ from pathlib import Path
 from metrics_store.aggregate import Aggregate, PendingBatch, SeriesKey
 from metrics_store.buffer import EVENT_ERROR
 from metrics_store.migrate import apply_migrations
-from metrics_store.sketch import QuantileSketch, merge_serialized
-from metrics_store.timebuckets import HOUR, MINUTE, floor_to
+from metrics_store.sketch import register_sql_functions
+from metrics_store.timebuckets import DAY, HOUR, MINUTE, floor_to
 
 logger = logging.getLogger(__name__)
 
 OVERFLOW_NAME = "<overflow>"
+# Each flush also adds every series of these kinds into one total series
+# (kind, TOTAL_NAME, ""), so "all of a kind" reads one row per bucket instead
+# of merging every series. Process gauges of different workers are not one
+# distribution, so that kind has no total.
+TOTAL_NAME = "<all>"
+TOTAL_KINDS = ("http", "db", "render")
+# Rebuilt tier: (source table, target table, dirty table, width, the dirty
+# table and width of the tier built from it next, if any).
+REBUILDS = {
+    "hour": ("rollup_minute", "rollup_hour", "dirty_hours", HOUR, ("dirty_days", DAY)),
+    "day": ("rollup_hour", "rollup_day", "dirty_days", DAY, None),
+}
 MAX_EVENTS_PER_FLUSH = 500
 DETAIL_MAX_CHARS = 500
 
@@ -145,9 +157,7 @@ class MetricsStore:
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.create_function(
-                "sketch_merge", 2, merge_serialized, deterministic=True
-            )
+            register_sql_functions(conn)
             apply_migrations(conn, self.migrations_dir)
         except BaseException:
             conn.close()
@@ -214,20 +224,7 @@ class MetricsStore:
         """
         now = time.time()
         with self.transaction() as conn:
-            rows: dict[tuple[int, int], Aggregate] = {}
-            overflow = 0.0
-            for (key, bucket), agg in batch.aggregates.items():
-                series_id = self._series_id(conn, key, now)
-                if series_id is None:
-                    overflow += agg.count
-                    series_id = self._series_id(conn, (key[0], OVERFLOW_NAME, ""), now)
-                merged = rows.get((bucket, series_id))
-                if merged is None:
-                    rows[(bucket, series_id)] = agg
-                else:
-                    merged = _copy(merged)
-                    merged.merge(agg)
-                    rows[(bucket, series_id)] = merged
+            rows, overflow = self._minute_rows(conn, batch, now)
             conn.executemany(
                 "INSERT INTO rollup_minute "
                 "(bucket, series_id, count, sum, min, max, sketch) "
@@ -253,6 +250,31 @@ class MetricsStore:
                 self._write_process(conn, process, now)
         return len(rows)
 
+    def _minute_rows(
+        self, conn: sqlite3.Connection, batch: PendingBatch, now: float
+    ) -> tuple[dict[tuple[int, int], Aggregate], float]:
+        """Map the batch onto series ids, totals included; return rows and overflow.
+
+        Totals are merged from the batch before the series cap applies, so
+        samples sent to the overflow series count in their kind's total too.
+        """
+        rows: dict[tuple[int, int], Aggregate] = {}
+        totals: dict[tuple[str, int], Aggregate] = {}
+        owned: set[tuple] = set()
+        overflow = 0.0
+        for (key, bucket), agg in batch.aggregates.items():
+            series_id = self._series_id(conn, key, now)
+            if series_id is None:
+                overflow += agg.count
+                series_id = self._series_id(conn, (key[0], OVERFLOW_NAME, ""), now)
+            _merge_row(rows, owned, (bucket, series_id), agg)
+            if key[0] in TOTAL_KINDS:
+                _merge_row(totals, owned, (key[0], bucket), agg)
+        for (kind, bucket), agg in totals.items():
+            series_id = self._series_id(conn, (kind, TOTAL_NAME, ""), now)
+            _merge_row(rows, owned, (bucket, series_id), agg)
+        return rows, overflow
+
     def _series_id(
         self, conn: sqlite3.Connection, key: SeriesKey, now: float
     ) -> int | None:
@@ -264,8 +286,11 @@ class MetricsStore:
             "SELECT id FROM series WHERE kind = ? AND name = ? AND labels = ?", key
         ).fetchone()
         if row is None:
-            if key[1] != OVERFLOW_NAME:
-                (count,) = conn.execute("SELECT count(*) FROM series").fetchone()
+            if key[1] not in (OVERFLOW_NAME, TOTAL_NAME):
+                # Totals are bookkeeping, not series a site chose to create.
+                (count,) = conn.execute(
+                    "SELECT count(*) FROM series WHERE name != ?", (TOTAL_NAME,)
+                ).fetchone()
                 if count >= self.max_series:
                     return None
             cursor = conn.execute(
@@ -357,7 +382,7 @@ class MetricsStore:
                 (time.time(), detail, job, period),
             )
 
-    # -- hour rollup ------------------------------------------------------
+    # -- hour and day rollups ---------------------------------------------
 
     def rollup_hours(self, *, all_hours: bool = False) -> int:
         """Recompute hour rows from minutes for every changed hour; return hours done.
@@ -365,30 +390,41 @@ class MetricsStore:
         Each hour is rebuilt in its own short transaction, so the count, sum,
         min and max of an hour row always equal the merge of its minutes, and
         flushes from other processes wait at most one hour's worth of work.
+        The days of rebuilt hours are then rebuilt the same way.
         """
-        with self.reading() as conn:
-            if all_hours:
-                hours = [
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT DISTINCT (bucket / 3600) * 3600 FROM rollup_minute"
-                    )
-                ]
-            else:
-                hours = [
-                    row[0] for row in conn.execute("SELECT bucket FROM dirty_hours")
-                ]
-        for hour in sorted(hours):
-            self._rollup_one_hour(hour)
+        hours = self._buckets_to_rebuild(
+            "rollup_minute", "dirty_hours", HOUR, all_hours
+        )
+        for hour in hours:
+            self._rebuild_bucket("hour", hour)
+        self.rollup_days(all_days=all_hours)
         return len(hours)
 
-    def _rollup_one_hour(self, hour: int) -> None:
+    def rollup_days(self, *, all_days: bool = False) -> int:
+        """Recompute day rows from hours for every changed day; return days done."""
+        days = self._buckets_to_rebuild("rollup_hour", "dirty_days", DAY, all_days)
+        for day in days:
+            self._rebuild_bucket("day", day)
+        return len(days)
+
+    def _buckets_to_rebuild(
+        self, source: str, dirty: str, width: int, everything: bool
+    ) -> list[int]:
+        with self.reading() as conn:
+            if everything:
+                sql = f"SELECT DISTINCT (bucket / {width}) * {width} FROM {source}"
+            else:
+                sql = f"SELECT bucket FROM {dirty}"
+            return sorted(row[0] for row in conn.execute(sql))
+
+    def _rebuild_bucket(self, tier: str, start: int) -> None:
+        source, target, dirty, width, parent = REBUILDS[tier]
         with self.transaction() as conn:
             merged: dict[int, Aggregate] = {}
             for series_id, count, total, low, high, blob in conn.execute(
-                "SELECT series_id, count, sum, min, max, sketch FROM rollup_minute "
-                "WHERE bucket >= ? AND bucket < ?",
-                (hour, hour + HOUR),
+                "SELECT series_id, count, sum, min, max, sketch "
+                f"FROM {source} WHERE bucket >= ? AND bucket < ?",
+                (start, start + width),
             ):
                 agg = merged.get(series_id)
                 if agg is None:
@@ -397,19 +433,25 @@ class MetricsStore:
                 agg.sum += total
                 agg.min = min(agg.min, low)
                 agg.max = max(agg.max, high)
-                agg.sketch.merge(QuantileSketch.from_bytes(blob))
+                agg.sketch.merge_bytes(blob)
             if merged:
-                conn.execute("DELETE FROM rollup_hour WHERE bucket = ?", (hour,))
+                conn.execute(f"DELETE FROM {target} WHERE bucket = ?", (start,))
                 conn.executemany(
-                    "INSERT INTO rollup_hour "
+                    f"INSERT INTO {target} "
                     "(bucket, series_id, count, sum, min, max, sketch) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (hour, sid, a.count, a.sum, a.min, a.max, a.sketch.to_bytes())
+                        (start, sid, a.count, a.sum, a.min, a.max, a.sketch.to_bytes())
                         for sid, a in merged.items()
                     ],
                 )
-            conn.execute("DELETE FROM dirty_hours WHERE bucket = ?", (hour,))
+            conn.execute(f"DELETE FROM {dirty} WHERE bucket = ?", (start,))
+            if parent is not None:
+                table, parent_width = parent
+                conn.execute(
+                    f"INSERT OR IGNORE INTO {table} (bucket) VALUES (?)",
+                    (floor_to(start, parent_width),),
+                )
 
     # -- status -----------------------------------------------------------
 
@@ -430,10 +472,23 @@ class MetricsStore:
         return total
 
 
-def _copy(agg: Aggregate) -> Aggregate:
-    clone = Aggregate()
-    clone.merge(agg)
-    return clone
+def _merge_row(rows: dict, owned: set, key: tuple, agg: Aggregate) -> None:
+    """Fold ``agg`` into ``rows[key]`` without changing the batch's aggregates.
+
+    A row starts as the batch's own aggregate and is copied (and recorded in
+    ``owned``) before the first merge into it: a failed write must leave the
+    batch exactly as it was.
+    """
+    merged = rows.get(key)
+    if merged is None:
+        rows[key] = agg
+        return
+    if key not in owned:
+        clone = Aggregate()
+        clone.merge(merged)
+        merged = rows[key] = clone
+        owned.add(key)
+    merged.merge(agg)
 
 
 def _bump_counter(conn: sqlite3.Connection, name: str, amount: float) -> None:
@@ -456,6 +511,8 @@ __all__ = [
     "MINUTE",
     "MetricsStore",
     "OVERFLOW_NAME",
+    "TOTAL_KINDS",
+    "TOTAL_NAME",
     "ProcessStatus",
     "default_migrations_dir",
     "unit_for",

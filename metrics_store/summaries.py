@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from metrics_store.queries import Merger, parse_labels, summary_rows_sql
 from metrics_store.ranges import TimeRange
 from metrics_store.sketch import QuantileSketch
+from metrics_store.store import TOTAL_NAME
 
 ERROR_STATUS = "5xx"
 GROUPS = ("name", "labels", "all")
@@ -72,9 +73,10 @@ def top_by_total(
         name
         for (name,) in conn.execute(
             f"SELECT s.name FROM ({rows_sql}) AS r "
-            "CROSS JOIN series AS s ON s.id = r.series_id WHERE s.kind = ? "
+            "CROSS JOIN series AS s ON s.id = r.series_id "
+            "WHERE s.kind = ? AND s.name != ? "
             "GROUP BY s.name ORDER BY sum(r.sum) DESC, s.name LIMIT ?",
-            [*params, kind, limit],
+            [*params, kind, TOTAL_NAME, limit],
         )
     ]
     groups = _merge_rows(conn, time_range, kind, names, "name")
@@ -135,6 +137,9 @@ def _merge_rows(
     elif name is not None:
         clauses.append(f"s.name IN ({', '.join('?' for _ in name)})")
         params.extend(name)
+    else:
+        clauses.append("s.name != ?")
+        params.append(TOTAL_NAME)
     cursor = conn.execute(
         "SELECT s.name, s.labels, s.unit, r.count, r.sum, r.min, r.max, r.sketch "
         f"FROM ({rows_sql}) AS r CROSS JOIN series AS s ON s.id = r.series_id "

@@ -18,7 +18,7 @@ from metrics_store.aggregate import PendingBatch
 from metrics_store.buffer import NOT_EVENT, SampleBuffer
 from metrics_store.flusher import Flusher
 from metrics_store.sketch import QuantileSketch
-from metrics_store.store import MetricsStore
+from metrics_store.store import TOTAL_NAME, MetricsStore
 
 LABELS = "method=GET;status=2xx"
 
@@ -99,9 +99,14 @@ class Row(NamedTuple):
     sketch: QuantileSketch
 
 
-def read_rollup(path: Path, table: str = "rollup_minute") -> dict[tuple, Row]:
-    """Map ``(bucket, kind, name, labels)`` to its row, read with a fresh connection."""
-    if table not in ("rollup_minute", "rollup_hour"):
+def read_rollup(
+    path: Path, table: str = "rollup_minute", *, totals: bool = False
+) -> dict[tuple, Row]:
+    """Map ``(bucket, kind, name, labels)`` to its row, read with a fresh connection.
+
+    The per-kind total series are left out unless ``totals`` is true.
+    """
+    if table not in ("rollup_minute", "rollup_hour", "rollup_day"):
         raise ValueError(f"not a rollup table: {table!r}")
     conn = sqlite3.connect(path)
     try:
@@ -122,6 +127,7 @@ def read_rollup(path: Path, table: str = "rollup_minute") -> dict[tuple, Row]:
             count, total, low, high, QuantileSketch.from_bytes(blob)
         )
         for bucket, kind, name, labels, count, total, low, high, blob in rows
+        if totals or name != TOTAL_NAME
     }
 
 

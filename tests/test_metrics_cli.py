@@ -123,9 +123,10 @@ def test_prune_dry_run_counts_and_prune_deletes(store, frozen):
     done = run(runner, "prune")
     after = run(runner, "prune", "--dry-run")
 
-    assert "minute  would delete          5 rows older than 7 days" in dry.output
+    # Five minutes, each with the template's row and the render total's row.
+    assert "minute  would delete         10 rows older than 7 days" in dry.output
     assert "hour    would delete          0 rows older than 400 days" in dry.output
-    assert "minute  deleted          5 rows" in done.output
+    assert "minute  deleted         10 rows" in done.output
     assert "minute  would delete          0 rows" in after.output
 
 
@@ -135,7 +136,7 @@ def test_prune_follows_configured_retention(store, frozen):
 
     result = app.test_cli_runner().invoke(args=["metrics", "prune", "--dry-run"])
 
-    assert "minute  would delete          1 rows older than 2 days" in result.output
+    assert "minute  would delete          2 rows older than 2 days" in result.output
 
 
 def test_prune_rejects_bad_retention_config(store):

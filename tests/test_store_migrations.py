@@ -19,6 +19,8 @@ TABLES = {
     "series",
     "rollup_minute",
     "rollup_hour",
+    "rollup_day",
+    "dirty_days",
     "dirty_hours",
     "events",
     "processes",
@@ -26,6 +28,8 @@ TABLES = {
     "counters",
     "schema_migrations",
 }
+SHIPPED = [(1, "initial"), (2, "kind_totals"), (3, "day_tier")]
+VERSIONS = [version for version, _ in SHIPPED]
 
 
 def table_names(conn: sqlite3.Connection) -> set[str]:
@@ -43,13 +47,14 @@ def conn(tmp_path):
 
 
 def test_migrations_apply_once(conn):
-    assert apply_migrations(conn, default_migrations_dir()) == [1]
+    assert apply_migrations(conn, default_migrations_dir()) == VERSIONS
     assert apply_migrations(conn, default_migrations_dir()) == []
 
     assert table_names(conn) == TABLES
-    assert conn.execute("SELECT version, name FROM schema_migrations").fetchall() == [
-        (1, "initial")
-    ]
+    assert (
+        conn.execute("SELECT version, name FROM schema_migrations").fetchall()
+        == SHIPPED
+    )
 
 
 def test_reopening_a_store_keeps_its_data(tmp_path):
@@ -61,7 +66,9 @@ def test_reopening_a_store_keeps_its_data(tmp_path):
     second = MetricsStore(path)
 
     assert not second.claim_job("rollup", 1)
-    assert query_all(path, "SELECT count(*) FROM schema_migrations") == [(1,)]
+    assert query_all(path, "SELECT count(*) FROM schema_migrations") == [
+        (len(VERSIONS),)
+    ]
 
 
 def test_new_migrations_run_in_order(conn, tmp_path):
@@ -127,8 +134,10 @@ def test_concurrent_migrations_apply_exactly_once(tmp_path):
 
     reports = run_processes([(migrate_worker, (path,))] * 6)
 
-    assert sorted(reports) == [[]] * 5 + [[1]]
-    assert query_all(path, "SELECT version FROM schema_migrations") == [(1,)]
+    assert sorted(reports) == [[]] * 5 + [VERSIONS]
+    assert query_all(path, "SELECT version FROM schema_migrations") == [
+        (v,) for v in VERSIONS
+    ]
 
 
 def test_concurrent_store_start_up_succeeds_everywhere(tmp_path):
@@ -137,6 +146,12 @@ def test_concurrent_store_start_up_succeeds_everywhere(tmp_path):
     reports = run_processes([(open_store_worker, (path,))] * 6)
 
     assert reports == ["ok"] * 6
-    assert query_all(path, "SELECT version FROM schema_migrations") == [(1,)]
-    assert query_all(path, "SELECT sum(count) FROM rollup_minute") == [(6.0,)]
+    assert query_all(path, "SELECT version FROM schema_migrations") == [
+        (v,) for v in VERSIONS
+    ]
+    assert query_all(
+        path,
+        "SELECT sum(count) FROM rollup_minute "
+        "WHERE series_id IN (SELECT id FROM series WHERE name != '<all>')",
+    ) == [(6.0,)]
     assert query_all(path, "PRAGMA journal_mode") == [("wal",)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from metrics_store.store import MetricsStore
+from metrics_store.store import TOTAL_NAME, MetricsStore
 from tests.store_helpers import (
     LABELS,
     WORKER_SERIES,
@@ -48,6 +48,12 @@ def test_concurrent_flushers_lose_nothing(db_path):
         assert sum(r.sum for r in rows) == sent_sum
         assert sum(r.sketch.count for r in rows) == sent_count
     assert len(minutes) == 5 * len(WORKER_SERIES)
+    totals = read_rollup(db_path, totals=True)
+    for (bucket, kind, name, _labels), total in totals.items():
+        if name == TOTAL_NAME:
+            parts = [r for k, r in minutes.items() if k[:2] == (bucket, kind)]
+            assert total.count == sum(r.count for r in parts)
+            assert total.sketch.count == total.count
 
     store = MetricsStore(db_path)
     store.rollup_hours()

@@ -96,6 +96,7 @@ def test_count_expired_matches_prune(db_path, aged_store):
     assert count_expired(aged_store, POLICY, NOW) == {
         "minute": 0,
         "hour": 0,
+        "day": 0,
         "events": 0,
     }
 
@@ -104,7 +105,12 @@ def test_prune_twice_deletes_nothing_more(db_path, aged_store):
     prune(aged_store, POLICY, NOW)
     before = tier_times(db_path)
 
-    assert prune(aged_store, POLICY, NOW) == {"minute": 0, "hour": 0, "events": 0}
+    assert prune(aged_store, POLICY, NOW) == {
+        "minute": 0,
+        "hour": 0,
+        "day": 0,
+        "events": 0,
+    }
     assert tier_times(db_path) == before
 
 
@@ -122,12 +128,14 @@ def test_small_batches_still_delete_the_whole_backlog(db_path, store, batch_size
         store, POLICY, NOW, batch_size=batch_size, progress=lambda *a: calls.append(a)
     )
 
-    assert deleted == {"minute": backlog, "hour": 0, "events": backlog}
-    assert tier_times(db_path)["minute"] == [NOW - 60]
+    # Every minute holds the series' row and its kind's total row.
+    rows = 2 * backlog
+    assert deleted == {"minute": rows, "hour": 0, "day": 0, "events": backlog}
+    assert tier_times(db_path)["minute"] == [NOW - 60, NOW - 60]
     minute_calls = [done for tier, done in calls if tier == "minute"]
     assert minute_calls == sorted(minute_calls)
-    assert minute_calls[-1] == backlog
-    assert len(minute_calls) >= backlog // batch_size
+    assert minute_calls[-1] == rows
+    assert len(minute_calls) >= rows // batch_size
 
 
 def test_prune_forgets_old_processes_and_job_runs(db_path, store):

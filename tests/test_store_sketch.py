@@ -207,3 +207,39 @@ def test_every_bucket_represents_its_values_within_accuracy(value):
 
     assert relative_error(bucket_value(key), value) <= BOUND
     assert QuantileSketch.of([value]).quantile(0.5) == bucket_value(key)
+
+
+@pytest.mark.parametrize("weight", [1.0, 2.5])
+def test_merge_bytes_equals_merge_of_deserialized(weight):
+    rng = random.Random(11)
+    parts = [QuantileSketch() for _ in range(4)]
+    for part in parts:
+        for value in lognormal(rng, 300) + [0.0]:
+            part.add(value, weight)
+    expected = QuantileSketch()
+    merged = QuantileSketch()
+
+    for part in parts:
+        expected.merge(QuantileSketch.from_bytes(part.to_bytes()))
+        assert merged.merge_bytes(part.to_bytes()) is merged
+
+    assert merged.bins == expected.bins
+    assert merged.zero_count == expected.zero_count
+    assert merged.to_bytes() == expected.to_bytes()
+
+
+def test_merge_bytes_of_empty_sketch_changes_nothing():
+    sketch = QuantileSketch.of([1.0, 2.0, 3.0])
+    before = sketch.to_bytes()
+
+    sketch.merge_bytes(QuantileSketch().to_bytes())
+
+    assert sketch.to_bytes() == before
+
+
+def test_merge_bytes_rejects_unknown_version():
+    data = bytearray(QuantileSketch.of([1.0]).to_bytes())
+    data[0] = 99
+
+    with pytest.raises(ValueError, match="version 99"):
+        QuantileSketch().merge_bytes(bytes(data))

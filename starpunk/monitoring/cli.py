@@ -114,6 +114,7 @@ def prune_command(dry_run: bool) -> None:
     days = {
         "minute": policy.minute_days,
         "hour": policy.hour_days,
+        "day": policy.hour_days,
         "events": policy.events_days,
     }
     if dry_run:
