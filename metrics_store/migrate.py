@@ -4,11 +4,35 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from pathlib import Path
 
 from metrics_store.sketch import register_sql_functions
 
 logger = logging.getLogger(__name__)
+
+
+def enable_wal(conn: sqlite3.Connection, timeout: float = 5.0) -> None:
+    """Switch ``conn``'s database to WAL, waiting out other processes doing so.
+
+    Changing the journal mode needs the database to itself, and SQLite reports
+    "database is locked" at once instead of calling the busy handler when
+    another connection holds it (several workers starting together). Retry
+    for up to ``timeout`` seconds, then let the error through.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            message = str(exc)
+            busy = "locked" in message or "busy" in message
+            if not busy or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 def pending_migrations(directory: Path) -> list[tuple[int, str, Path]]:

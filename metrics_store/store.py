@@ -15,7 +15,7 @@ from pathlib import Path
 
 from metrics_store.aggregate import Aggregate, PendingBatch, SeriesKey
 from metrics_store.buffer import EVENT_ERROR
-from metrics_store.migrate import apply_migrations
+from metrics_store.migrate import apply_migrations, enable_wal
 from metrics_store.sketch import register_sql_functions
 from metrics_store.timebuckets import DAY, HOUR, MINUTE, floor_to
 
@@ -155,7 +155,7 @@ class MetricsStore:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             # Must precede the first table for a new file; a no-op otherwise.
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-            conn.execute("PRAGMA journal_mode = WAL")
+            enable_wal(conn, self.busy_timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
             register_sql_functions(conn)
             apply_migrations(conn, self.migrations_dir)

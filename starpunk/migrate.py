@@ -6,7 +6,8 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from starpunk.db import transaction
+from metrics_store.migrate import enable_wal
+from starpunk.db import BUSY_TIMEOUT_MS, transaction
 from starpunk.errors import StarPunkError
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def apply_migrations(connection: sqlite3.Connection, directory: Path) -> list[st
     applied versions inside it, so processes starting together apply each
     migration exactly once. ``connection`` must be in autocommit mode.
     """
-    connection.execute("PRAGMA journal_mode = WAL")
+    enable_wal(connection, BUSY_TIMEOUT_MS / 1000)
     connection.execute(SCHEMA_TABLE)
     files = migration_files(directory)
     applied: list[str] = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from metrics_store.store import TOTAL_NAME
+
 
 def series_totals(db_path: Path, kind: str | None = None) -> dict[tuple, float]:
     """Return ``{(kind, name, labels): weighted count}`` over all minute rows."""
@@ -26,10 +28,17 @@ def series_totals(db_path: Path, kind: str | None = None) -> dict[tuple, float]:
 
 
 def endpoint_totals(db_path: Path) -> dict[str, float]:
-    """Return request counts per endpoint name, all methods and statuses summed."""
+    """Return request counts per endpoint name, all methods and statuses summed.
+
+    The per-kind ``<all>`` total series is checked against the sum of the
+    named series and left out of the result.
+    """
     totals: dict[str, float] = {}
     for (_kind, name, _labels), count in series_totals(db_path, "http").items():
         totals[name] = totals.get(name, 0) + count
+    whole = totals.pop(TOTAL_NAME, None)
+    if whole is not None:
+        assert whole == sum(totals.values()), (whole, totals)
     return totals
 
 
