@@ -25,6 +25,9 @@ from starpunk.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 
+# Note ids are SQLite integers; a larger number in a URL is simply not found.
+NOTE_ID = f"int(max={2**63 - 1})"
+
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(check_csrf)
 
@@ -115,7 +118,7 @@ def new_note() -> BaseResponse | tuple[str, int] | str:
     return redirect(url_for("admin.notes_list"))
 
 
-@bp.route("/notes/<int:note_id>/edit", methods=["GET", "POST"])
+@bp.route(f"/notes/<{NOTE_ID}:note_id>/edit", methods=["GET", "POST"])
 @admin_required()
 def edit_note(note_id: int) -> BaseResponse | tuple[str, int] | str:
     """Show the editor for an existing note, or save it."""
@@ -135,7 +138,7 @@ def edit_note(note_id: int) -> BaseResponse | tuple[str, int] | str:
     return redirect(url_for("admin.notes_list"))
 
 
-@bp.post("/notes/<int:note_id>/publish")
+@bp.post(f"/notes/<{NOTE_ID}:note_id>/publish")
 @admin_required()
 def publish_note(note_id: int) -> BaseResponse:
     """Make a note public."""
@@ -144,7 +147,7 @@ def publish_note(note_id: int) -> BaseResponse:
     return redirect(url_for("admin.notes_list"))
 
 
-@bp.post("/notes/<int:note_id>/unpublish")
+@bp.post(f"/notes/<{NOTE_ID}:note_id>/unpublish")
 @admin_required()
 def unpublish_note(note_id: int) -> BaseResponse:
     """Turn a note back into a draft."""
@@ -153,7 +156,7 @@ def unpublish_note(note_id: int) -> BaseResponse:
     return redirect(url_for("admin.notes_list"))
 
 
-@bp.post("/notes/<int:note_id>/delete")
+@bp.post(f"/notes/<{NOTE_ID}:note_id>/delete")
 @admin_required()
 def delete_note(note_id: int) -> BaseResponse:
     """Delete a note; its permalink answers 410 from now on."""

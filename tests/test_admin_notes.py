@@ -233,3 +233,15 @@ def test_oversized_form_is_413(client: FlaskClient, csrf: str) -> None:
 
     assert response.status_code == 413
     assert "Too large" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("note_id", [2**63, 10**30])
+def test_note_ids_beyond_sqlite_integers_are_not_found(
+    client: FlaskClient, csrf: str, note_id: int
+) -> None:
+    assert client.get(f"/admin/notes/{note_id}/edit").status_code == 404
+    for action in ("publish", "unpublish", "delete"):
+        response = client.post(
+            f"/admin/notes/{note_id}/{action}", data={"csrf_token": csrf}
+        )
+        assert response.status_code == 404

@@ -391,3 +391,20 @@ def test_csv_on_a_new_database_is_just_the_header(tmp_path, frozen):
 
     assert response.get_data(as_text=True).count("\r\n") == 1
     store.close()
+
+
+@pytest.mark.parametrize("url", [PAGE, JSON, CSV])
+def test_unreadable_database_answers_503_with_the_reason(tmp_path, frozen, url):
+    path = tmp_path / "metrics.db"
+    path.write_bytes(b"this is not a database" * 400)
+    store = MetricsStore(path)
+    try:
+        response = get(make_app(store).test_client(), url, range="1h")
+    finally:
+        store.close()
+    assert response.status_code == 503
+    text = response.get_data(as_text=True)
+    assert "metrics.db" in text and "not a database" in text
+    assert "Traceback" not in text
+    if url == JSON:
+        assert response.get_json()["error"] == "metrics_unavailable"

@@ -78,6 +78,8 @@ def register_dashboard(
         "/admin/metrics/export.csv", "export_csv", admin_api_required(export_csv)
     )
     blueprint.register_error_handler(QueryError, invalid_parameter)
+    blueprint.register_error_handler(sqlite3.Error, metrics_unavailable)
+    blueprint.register_error_handler(OSError, metrics_unavailable)
     app.register_blueprint(blueprint)
     return blueprint
 
@@ -131,11 +133,18 @@ def metrics_json() -> Any:
 def export_csv() -> Response:
     """Stream the range as CSV; the file is named after the range."""
     query = parse_query(request.args, time.time())
-    store = _ready_store()
+    # Open before answering, so an unreadable database is a 503, not a cut-off
+    # download.
+    conn = open_reader(_ready_store().path)
+    try:
+        conn.execute("SELECT count(*) FROM series").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        raise
     time_range = query.time_range
     filename = export_filename(time_range.start, time_range.end)
     return Response(
-        _stream_csv(store.path, query),
+        _stream_csv(conn, query),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
@@ -145,8 +154,8 @@ def export_csv() -> Response:
     )
 
 
-def _stream_csv(path: Path, query: MetricsQuery) -> Iterator[bytes]:
-    with contextlib.closing(open_reader(path)) as conn:
+def _stream_csv(conn: sqlite3.Connection, query: MetricsQuery) -> Iterator[bytes]:
+    with contextlib.closing(conn):
         for chunk in iter_csv(iter_points(conn, query), query.time_range.resolution):
             yield chunk.encode("utf-8")
 
@@ -158,6 +167,25 @@ def invalid_parameter(error: QueryError) -> Any:
         context = _page_context(view=None, now=time.time(), error=message)
         return render_template(TEMPLATE, **context), 400
     return jsonify(error="invalid_parameter", message=message), 400
+
+
+def metrics_unavailable(error: Exception) -> Any:
+    """Answer 503 when the metrics database cannot be opened or read.
+
+    The site keeps serving; the operator sees what SQLite or the file system
+    reported instead of a bare server error.
+    """
+    logger.error("metrics database unavailable: %s", error)
+    path = current_app.extensions[EXTENSION].store.path
+    message = (
+        f"The metrics database {str(path)!r} cannot be read: {error}. "
+        "The site itself keeps working; check the file, its folder's "
+        "permissions and free disk space."
+    )
+    if request.endpoint == f"{BLUEPRINT}.page":
+        context = _page_context(view=None, now=time.time(), error=message)
+        return render_template(TEMPLATE, **context), 503
+    return jsonify(error="metrics_unavailable", message=message), 503
 
 
 def monitoring_status(now: float) -> dict[str, Any]:
