@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 
 import click
@@ -53,7 +54,13 @@ def init_command() -> None:
 def set_password_command(password_stdin: bool) -> None:
     """Set the admin password (asked twice unless --password-stdin)."""
     if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        try:
+            line = sys.stdin.buffer.readline()
+            password = line.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise click.ClickException(
+                "the password on standard input is not valid UTF-8 text."
+            ) from None
     else:
         password = click.prompt(
             "New admin password", hide_input=True, confirmation_prompt=True
@@ -125,3 +132,15 @@ def main() -> None:
     except StarPunkError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+    except BrokenPipeError:
+        raise
+    except sqlite3.Error as exc:
+        click.echo(
+            f"Error: a database in the data folder cannot be used: {exc}. "
+            "Check STARPUNK_DATA_PATH, the files' permissions and free disk space.",
+            err=True,
+        )
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)

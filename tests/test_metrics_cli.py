@@ -169,3 +169,28 @@ def test_commands_explain_when_metrics_are_off(store):
 
     assert result.exit_code == 1
     assert "metrics are not enabled" in result.output
+
+
+@pytest.mark.parametrize(
+    "args", [["stats"], ["export", "--range", "1h"], ["rollup"], ["prune"]]
+)
+def test_an_unreadable_database_is_one_clear_error(tmp_path, frozen, args):
+    path = tmp_path / "metrics.db"
+    path.write_bytes(b"garbage, not SQLite" * 300)
+    store = MetricsStore(path)
+    try:
+        result = make_app(store).test_cli_runner().invoke(args=["metrics", *args])
+    finally:
+        store.close()
+    assert result.exit_code == 1
+    assert "metrics.db" in result.output and "not a database" in result.output
+    assert "Traceback" not in result.output
+    assert path.read_bytes() == b"garbage, not SQLite" * 300
+
+
+def test_export_into_a_missing_folder_says_so(runner, tmp_path):
+    target = tmp_path / "absent" / "out.csv"
+    result = runner.invoke(args=["metrics", "export", "--output", str(target)])
+    assert result.exit_code == 1
+    assert "does not exist" in result.output and str(target.parent) in result.output
+    assert not target.parent.exists()

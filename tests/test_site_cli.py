@@ -175,3 +175,29 @@ def test_metrics_group_is_part_of_the_cli() -> None:
     group = cli_module.cli.commands["metrics"]
 
     assert {"export", "rollup", "prune", "stats"} <= set(group.commands)
+
+
+def test_set_password_rejects_stdin_that_is_not_utf8(
+    run: Callable[..., Result], app_db: sqlite3.Connection
+) -> None:
+    result = run("set-password", "--password-stdin", input=b"\xff\xfe" * 8 + b"\n")
+
+    assert result.exit_code == 1
+    assert "not valid UTF-8" in result.output
+    assert app_db.execute("SELECT count(*) FROM settings").fetchone()[0] == 0
+
+
+def test_main_reports_an_unusable_database_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "starpunk.db").write_bytes(b"not a database at all" * 200)
+    monkeypatch.setenv("STARPUNK_DATA_PATH", str(tmp_path))
+    monkeypatch.setattr("sys.argv", ["starpunk", "init"])
+
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert "cannot be used" in error and "not a database" in error
+    assert "Traceback" not in error

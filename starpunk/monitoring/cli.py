@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -26,7 +28,34 @@ from starpunk.monitoring.settings import parse_metrics_settings
 
 EXTENSION = "starpunk.monitoring"
 
-metrics_cli = AppGroup(
+
+class MetricsGroup(AppGroup):
+    """Its commands report an unusable database or output file in one line."""
+
+    def command(self, *args, **kwargs):
+        wrap = super().command(*args, **kwargs)
+        return lambda callback: wrap(_plain_errors(callback))
+
+
+def _plain_errors(callback: Callable) -> Callable:
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except BrokenPipeError:
+            raise
+        except sqlite3.Error as error:
+            raise click.ClickException(
+                f"the metrics database {str(_db_path())!r} cannot be used: {error}. "
+                "Check the file, its folder's permissions and free disk space."
+            ) from None
+        except OSError as error:
+            raise click.ClickException(str(error)) from None
+
+    return run
+
+
+metrics_cli = MetricsGroup(
     "metrics", help="Export, roll up, prune and inspect the metrics database."
 )
 
@@ -169,6 +198,12 @@ def _store() -> MetricsStore:
     return store
 
 
+def _db_path() -> Path | str:
+    monitoring = current_app.extensions.get(EXTENSION)
+    store = getattr(monitoring, "store", None)
+    return store.path if store is not None else "(not configured)"
+
+
 def _retention() -> RetentionPolicy:
     try:
         settings = parse_metrics_settings(current_app.config)
@@ -197,6 +232,11 @@ def _write_stdout(chunks) -> None:
 def _write_file(path: Path, chunks) -> None:
     # Written beside the target and renamed, so a failed export never leaves
     # a truncated file that looks complete.
+    if not path.parent.is_dir():
+        raise click.ClickException(
+            f"cannot write {str(path)!r}: the folder {str(path.parent)!r} "
+            "does not exist."
+        )
     partial = path.with_name(path.name + ".partial")
     try:
         with open(partial, "wb") as handle:
