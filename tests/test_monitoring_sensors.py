@@ -188,11 +188,29 @@ def test_enabled_connect_returns_an_instrumented_connection(tmp_path):
         ("METRICS_BUFFER_MAX", "12.5"),
         ("METRICS_MAX_SERIES", "0"),
         ("METRICS_RETAIN_HOUR_DAYS", "forever"),
+        ("METRICS_SAMPLE_RATE", '{"db": true}'),
+        ("METRICS_SLOW_MS", '{"http": false}'),
+        ("METRICS_BUFFER_MAX", "1.5"),
+        ("METRICS_BUFFER_MAX", "1e12"),
+        ("METRICS_RETAIN_EVENTS_DAYS", "1e9"),
+        ("METRICS_RETAIN_HOUR_DAYS", "3"),
     ],
 )
 def test_bad_settings_name_the_key(tmp_path, key, value):
     with pytest.raises(ConfigError, match=key):
         make_app(tmp_path, **{key: value})
+
+
+@pytest.mark.parametrize("value", ["1.5", "12", "1e12"])
+def test_whole_number_settings_state_the_accepted_range(tmp_path, value):
+    with pytest.raises(ConfigError) as error:
+        make_app(tmp_path, METRICS_BUFFER_MAX=value)
+    assert "whole number from 100 to 10,000,000" in str(error.value)
+
+
+def test_hour_retention_shorter_than_minute_retention_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="at least METRICS_RETAIN_MINUTE_DAYS"):
+        make_app(tmp_path, METRICS_RETAIN_MINUTE_DAYS="10", METRICS_RETAIN_HOUR_DAYS="9")
 
 
 def test_per_kind_settings_accept_json(tmp_path):

@@ -10,6 +10,8 @@ from typing import Any
 from starpunk.errors import ConfigError
 
 KINDS = ("http", "db", "render", "process")
+# Ten years: beyond that a typo, not a plan.
+MAX_RETAIN_DAYS = 3650.0
 
 METRICS_DEFAULTS: dict[str, Any] = {
     "METRICS_ENABLED": True,
@@ -65,6 +67,9 @@ def parse_number(
     key: str, value: Any, *, minimum: float, maximum: float = math.inf
 ) -> float:
     """Read a finite number within ``[minimum, maximum]``."""
+    if isinstance(value, bool):
+        # JSON true/false would otherwise pass as 1 and 0.
+        raise ConfigError(f"{key} must be a number, got {value!r}.")
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -77,11 +82,15 @@ def parse_number(
     return number
 
 
-def parse_int(key: str, value: Any, *, minimum: int) -> int:
-    """Read a whole number of at least ``minimum``."""
-    number = parse_number(key, value, minimum=minimum)
+def parse_int(key: str, value: Any, *, minimum: int, maximum: int) -> int:
+    """Read a whole number within ``[minimum, maximum]``."""
+    wanted = f"{key} must be a whole number from {minimum:,} to {maximum:,}"
+    try:
+        number = parse_number(key, value, minimum=minimum, maximum=maximum)
+    except ConfigError:
+        raise ConfigError(f"{wanted}, got {value!r}.") from None
     if number != int(number):
-        raise ConfigError(f"{key} must be a whole number, got {value!r}.")
+        raise ConfigError(f"{wanted}, got {value!r}.")
     return int(number)
 
 
@@ -127,7 +136,7 @@ def parse_metrics_settings(config: dict[str, Any]) -> MetricsSettings:
     slow_defaults = {kind: math.inf for kind in KINDS}
     slow_defaults.update(METRICS_DEFAULTS["METRICS_SLOW_MS"])
     db_path = get("METRICS_DB")
-    return MetricsSettings(
+    settings = MetricsSettings(
         enabled=parse_bool("METRICS_ENABLED", get("METRICS_ENABLED")),
         db_path=str(db_path) if db_path else None,
         flush_seconds=parse_number(
@@ -156,20 +165,38 @@ def parse_metrics_settings(config: dict[str, Any]) -> MetricsSettings:
             "METRICS_RETAIN_MINUTE_DAYS",
             get("METRICS_RETAIN_MINUTE_DAYS"),
             minimum=0.01,
+            maximum=MAX_RETAIN_DAYS,
         ),
         retain_hour_days=parse_number(
-            "METRICS_RETAIN_HOUR_DAYS", get("METRICS_RETAIN_HOUR_DAYS"), minimum=0.01
+            "METRICS_RETAIN_HOUR_DAYS",
+            get("METRICS_RETAIN_HOUR_DAYS"),
+            minimum=0.01,
+            maximum=MAX_RETAIN_DAYS,
         ),
         retain_events_days=parse_number(
             "METRICS_RETAIN_EVENTS_DAYS",
             get("METRICS_RETAIN_EVENTS_DAYS"),
             minimum=0.01,
+            maximum=MAX_RETAIN_DAYS,
         ),
         buffer_max=parse_int(
-            "METRICS_BUFFER_MAX", get("METRICS_BUFFER_MAX"), minimum=100
+            "METRICS_BUFFER_MAX",
+            get("METRICS_BUFFER_MAX"),
+            minimum=100,
+            maximum=10_000_000,
         ),
         max_series=parse_int(
-            "METRICS_MAX_SERIES", get("METRICS_MAX_SERIES"), minimum=10
+            "METRICS_MAX_SERIES",
+            get("METRICS_MAX_SERIES"),
+            minimum=10,
+            maximum=1_000_000,
         ),
         scheduler=parse_bool("METRICS_SCHEDULER", get("METRICS_SCHEDULER")),
     )
+    if settings.retain_hour_days < settings.retain_minute_days:
+        raise ConfigError(
+            "METRICS_RETAIN_HOUR_DAYS must be at least METRICS_RETAIN_MINUTE_DAYS "
+            f"(hours are rolled up from minutes), got "
+            f"{settings.retain_hour_days:g} < {settings.retain_minute_days:g}."
+        )
+    return settings
