@@ -23,6 +23,8 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
+# Links in feeds and pages follow the address served, unless set explicitly.
+run: export STARPUNK_SITE_URL ?= http://$(HOST):$(PORT)
 run: $(VENV)/.installed
 	$(BIN)/starpunk init
 	$(BIN)/starpunk ensure-password

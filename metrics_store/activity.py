@@ -24,6 +24,11 @@ class Event:
     detail: str | None
 
 
+# A worker that has not flushed for this long is no longer live.
+LIVE_WINDOW_SECONDS = 60.0
+LIVE_FLUSH_INTERVALS = 3
+
+
 @dataclass
 class Worker:
     """A worker process as it last reported itself."""
@@ -41,6 +46,7 @@ class Worker:
     cpu_percent: float | None
     threads: float | None
     open_fds: float | None
+    slot: int | None = None
 
 
 def recent_events(
@@ -91,14 +97,23 @@ def count_events(
     return slow, errors
 
 
+def live_window(flush_seconds: float) -> float:
+    """How long a worker stays live without reporting: three flushes, ≥ 60 s."""
+    return max(LIVE_WINDOW_SECONDS, LIVE_FLUSH_INTERVALS * flush_seconds)
+
+
 def live_workers(
     conn: sqlite3.Connection, now: float, seen_within: float = 60.0
 ) -> list[Worker]:
-    """Return the workers that reported within ``seen_within`` seconds, by pid."""
+    """Return the workers that reported within ``seen_within`` seconds, by pid.
+
+    A worker that exited cleanly is left out at once.
+    """
     cursor = conn.execute(
         "SELECT pid, started, host, last_seen, last_flush, flush_ms, buffered, "
-        "dropped, flush_failures, rss_bytes, cpu_percent, threads, open_fds "
-        "FROM processes WHERE last_seen >= ? ORDER BY pid, started",
+        "dropped, flush_failures, rss_bytes, cpu_percent, threads, open_fds, slot "
+        "FROM processes WHERE last_seen >= ? AND exited IS NULL "
+        "ORDER BY pid, started",
         (now - seen_within,),
     )
     return [Worker(*row) for row in cursor]

@@ -37,6 +37,7 @@ class Flusher:
         slow_ms: Mapping[str, float] | None = None,
         wall_offset: Callable[[], float] | None = None,
         max_pending: int = 10_000,
+        live_seconds: float = 60.0,
     ) -> None:
         self.buffer = buffer
         self.sample_rate = dict(sample_rate or {})
@@ -46,6 +47,8 @@ class Flusher:
         self.wall_offset = wall_offset or (lambda: time.time() - time.perf_counter())
         self.store = store
         self.max_pending = max_pending
+        self.live_seconds = live_seconds
+        self.slot: int | None = None
         self.pending = PendingBatch()
         self.started = time.time()
         self.pid = os.getpid()
@@ -57,8 +60,12 @@ class Flusher:
         self.failing = False
         self._lock = threading.Lock()
 
-    def flush(self) -> bool:
-        """Write everything buffered; return True when it reached the database."""
+    def flush(self, final: bool = False) -> bool:
+        """Write everything buffered; return True when it reached the database.
+
+        ``final`` marks this worker as exited, so it leaves the live list and
+        frees its slot at once.
+        """
         with self._lock:
             if self.pid != os.getpid():
                 self._after_fork()
@@ -78,6 +85,8 @@ class Flusher:
                 last_flush=self.last_flush,
                 flush_ms=self.last_flush_ms,
                 gauges=dict(self.gauges),
+                slot=self.slot,
+                exited=time.time() if final else None,
             )
             try:
                 self.store.write_batch(self.pending, status)
@@ -97,6 +106,25 @@ class Flusher:
                 )
             return True
 
+    def worker_slot(self) -> int | None:
+        """This worker's slot number, claimed on first use.
+
+        None while the database cannot be written; the claim is retried on
+        the next call.
+        """
+        with self._lock:
+            if self.pid != os.getpid():
+                self._after_fork()
+            if self.slot is None:
+                try:
+                    self.slot = self.store.claim_slot(
+                        self.pid, self.started, time.time(), self.live_seconds
+                    )
+                except RECOVERABLE as exc:
+                    logger.debug("cannot claim a worker slot yet: %s", exc)
+                    return None
+            return self.slot
+
     def _failed(self, exc: BaseException) -> None:
         self.flush_failures += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
@@ -115,6 +143,7 @@ class Flusher:
         self.pending = PendingBatch()
         self.pid = os.getpid()
         self.started = time.time()
+        self.slot = None
         self.gauges = {}
         self.last_flush = None
         self.last_flush_ms = None
@@ -126,6 +155,7 @@ class Flusher:
         """The flusher's own health, for ``/health?detailed=1``."""
         return {
             "pid": self.pid,
+            "slot": self.slot,
             "buffered": len(self.buffer),
             "pending_series_minutes": len(self.pending),
             "dropped": self.buffer.dropped,

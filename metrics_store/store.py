@@ -77,6 +77,8 @@ class ProcessStatus:
     last_flush: float | None = None
     flush_ms: float | None = None
     gauges: dict[str, float] | None = None
+    slot: int | None = None
+    exited: float | None = None
 
 
 class MetricsStore:
@@ -304,6 +306,42 @@ class MetricsStore:
         self._series_ids[key] = series_id
         return series_id
 
+    def claim_slot(
+        self, pid: int, started: float, now: float, live_seconds: float
+    ) -> int:
+        """Give worker ``(pid, started)`` the lowest slot no live worker holds.
+
+        A worker claiming again keeps the slot it has. Live means seen within
+        ``live_seconds`` and not exited. The choice and the claim happen in
+        one write transaction, so workers starting together get different
+        slots.
+        """
+        with self.transaction() as conn:
+            taken = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT slot FROM processes WHERE slot IS NOT NULL "
+                    "AND exited IS NULL AND last_seen >= ? "
+                    "AND NOT (pid = ? AND started = ?)",
+                    (now - live_seconds, pid, started),
+                )
+            }
+            own = conn.execute(
+                "SELECT slot FROM processes WHERE pid = ? AND started = ?",
+                (pid, started),
+            ).fetchone()
+            if own is not None and own[0] is not None and own[0] not in taken:
+                slot = own[0]
+            else:
+                slot = next(n for n in range(1, len(taken) + 2) if n not in taken)
+            conn.execute(
+                "INSERT INTO processes (pid, started, host, last_seen, slot) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (pid, started) "
+                "DO UPDATE SET slot = excluded.slot, last_seen = excluded.last_seen",
+                (pid, started, socket.gethostname(), now, slot),
+            )
+        return slot
+
     def _write_events(self, conn: sqlite3.Connection, events: list[tuple]) -> None:
         kept = events[-MAX_EVENTS_PER_FLUSH:]
         if len(events) > len(kept):
@@ -335,8 +373,10 @@ class MetricsStore:
         conn.execute(
             "INSERT INTO processes (pid, started, host, last_seen, last_flush, "
             "flush_ms, buffered, dropped, flush_failures, rss_bytes, cpu_percent, "
-            "threads, open_fds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "threads, open_fds, slot, exited) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (pid, started) DO UPDATE SET last_seen = excluded.last_seen, "
+            "slot = coalesce(excluded.slot, slot), exited = excluded.exited, "
             "last_flush = excluded.last_flush, flush_ms = excluded.flush_ms, "
             "buffered = excluded.buffered, dropped = excluded.dropped, "
             "flush_failures = excluded.flush_failures, "
@@ -358,6 +398,8 @@ class MetricsStore:
                 gauges.get("cpu_percent"),
                 gauges.get("threads"),
                 gauges.get("open_fds"),
+                status.slot,
+                status.exited,
             ),
         )
 

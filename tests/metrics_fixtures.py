@@ -93,7 +93,7 @@ def site_samples(now: float = NOW, minutes: int = 120) -> list[tuple]:
         samples.append(sample(ts, "render", "index.html", 4 + minute % 4))
         samples.append(sample(ts, "render", "note.html", 2.5))
         for pid, rss in ((4101, 60e6), (4102, 75e6)):
-            labels = f"pid={pid}"
+            labels = f"worker={pid - 4100}"
             samples.append(
                 sample(ts, "process", "rss_bytes", rss + minute * 1e4, labels)
             )

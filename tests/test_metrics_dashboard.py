@@ -160,8 +160,8 @@ def test_charts_hold_one_point_per_seeded_bucket(client):
     }
     assert line_points(html, "errors") == {"5xx": minutes, "4xx": minutes}
     assert line_points(html, "rss_bytes") == {
-        "pid 4101": minutes,
-        "pid 4102": minutes,
+        "worker 1": minutes,
+        "worker 2": minutes,
         "total": minutes,
     }
 

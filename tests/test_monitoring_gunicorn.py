@@ -116,6 +116,40 @@ def test_worker_recycling_loses_nothing(app_dir):
     assert pids >= 6  # the recycled workers reported in too
 
 
+def test_recycled_workers_reuse_process_series(app_dir):
+    db = app_dir / "metrics.db"
+    extra = ["--max-requests", "15", "--max-requests-jitter", "0"]
+    srv = server(app_dir, workers=2, extra=extra, METRICS_PROCESS_SECONDS=0.1).start()
+    try:
+        for _ in range(4):
+            before = set(srv.worker_pids())
+            send(srv, {"/": 30}, threads=2)
+            assert wait_for(lambda old=before: not old & set(srv.worker_pids()), 15)
+            # Let every new worker sample itself before the next round.
+            assert wait_for(
+                lambda: (
+                    count_or_zero(
+                        db,
+                        "SELECT count(*) FROM processes WHERE exited IS NULL "
+                        "AND slot IS NOT NULL",
+                    )
+                    >= 2
+                ),
+                10,
+            )
+        live = set(srv.worker_pids())
+    finally:
+        srv.stop()
+    pids = query(db, "SELECT count(DISTINCT pid) FROM processes")[0][0]
+    assert pids >= 8
+    labels = {key[2] for key in series_totals(db, "process")}
+    # Eight or more worker lifetimes, yet only slot-labelled series: at most
+    # one slot per worker plus one for a worker still finishing its exit.
+    assert labels and labels <= {"worker=1", "worker=2", "worker=3"}
+    exited = query(db, "SELECT pid FROM processes WHERE exited IS NOT NULL")
+    assert live <= {pid for (pid,) in exited}  # the last ones left cleanly too
+
+
 def test_streams_and_files_are_byte_identical_and_timed(app_dir):
     from tests.apps.monitored_app import STREAM_CHUNKS
 

@@ -210,7 +210,9 @@ def test_whole_number_settings_state_the_accepted_range(tmp_path, value):
 
 def test_hour_retention_shorter_than_minute_retention_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="at least METRICS_RETAIN_MINUTE_DAYS"):
-        make_app(tmp_path, METRICS_RETAIN_MINUTE_DAYS="10", METRICS_RETAIN_HOUR_DAYS="9")
+        make_app(
+            tmp_path, METRICS_RETAIN_MINUTE_DAYS="10", METRICS_RETAIN_HOUR_DAYS="9"
+        )
 
 
 def test_per_kind_settings_accept_json(tmp_path):

@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Flask
 
+from metrics_store.activity import live_window
 from metrics_store.buffer import SampleBuffer
 from metrics_store.flusher import RECOVERABLE, Flusher
 from metrics_store.recorder import Recorder
@@ -98,6 +99,7 @@ class Monitoring:
             slow_ms=settings.slow_ms,
             wall_offset=self.recorder.wall_offset,
             max_pending=max(1000, settings.buffer_max // 10),
+            live_seconds=live_window(settings.flush_seconds),
         )
         set_recorder(self.recorder)
         app.before_request_funcs.setdefault(None, []).insert(0, tag_endpoint)
@@ -146,8 +148,8 @@ class Monitoring:
                 scheduler.shutdown(wait=False)
             except Exception:  # noqa: BLE001 - already stopped is fine at exit
                 logger.debug("scheduler already stopped", exc_info=True)
-        if self._started:
-            self.flush()
+        if self._started and self.flusher is not None:
+            self.flusher.flush(final=True)
 
     def _after_fork_in_child(self) -> None:
         # Threads do not survive fork: the child starts its own on first use.

@@ -30,7 +30,7 @@ from flask import (
     url_for,
 )
 
-from metrics_store.activity import Worker, live_workers
+from metrics_store.activity import Worker, live_window, live_workers
 from metrics_store.csv_writer import export_filename, iter_csv
 from metrics_store.errors import QueryError
 from metrics_store.queries import (
@@ -53,9 +53,6 @@ EXTENSION = "starpunk.monitoring"
 TEMPLATE = "admin/metrics_dashboard.html"
 # Larger answers belong in the streaming CSV export.
 MAX_JSON_POINTS = 250_000
-# A worker that has not flushed for this long is no longer listed as live.
-LIVE_WINDOW_SECONDS = 60.0
-LIVE_FLUSH_INTERVALS = 3
 REFRESH_SECONDS = 30
 
 
@@ -281,9 +278,9 @@ def _reader() -> Iterator[sqlite3.Connection]:
 def _live_window() -> float:
     flush = current_app.config.get("METRICS_FLUSH_SECONDS", 10)
     try:
-        return max(LIVE_WINDOW_SECONDS, LIVE_FLUSH_INTERVALS * float(flush))
+        return live_window(float(flush))
     except (TypeError, ValueError):
-        return LIVE_WINDOW_SECONDS
+        return live_window(10.0)
 
 
 def _iso_or_none(ts: Any) -> str | None:

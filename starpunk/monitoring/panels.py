@@ -321,7 +321,7 @@ def _process_charts(
         series = query_series(conn, MetricsQuery(time_range, "process", name))
         lines = [
             Line(
-                s.labels.replace("pid=", "pid "),
+                s.labels.replace("worker=", "worker ").replace("pid=", "pid "),
                 {p.bucket: p.avg for p in s.points if p.avg is not None},
                 SERIES_TONES[index % len(SERIES_TONES)],
             )

@@ -36,9 +36,13 @@ class ProcessSampler:
                 "threads": float(process.num_threads()),
                 "open_fds": float(_open_fds(process)),
             }
-        labels = f"pid={self.pid}"
-        for name, value in gauges.items():
-            self.recorder.gauge(name, labels, value)
+        # Labelled by slot, not pid: a recycled worker's successor continues
+        # the same series, so their number stays bounded.
+        slot = self.flusher.worker_slot()
+        if slot is not None:
+            labels = f"worker={slot}"
+            for name, value in gauges.items():
+                self.recorder.gauge(name, labels, value)
         self.flusher.gauges = gauges
         return gauges
 
