@@ -247,6 +247,7 @@ def test_range_links_keep_the_filter_and_drop_custom_bounds(client):
 def test_page_assets_are_served(client):
     assert client.get("/admin/metrics/static/metrics.js").status_code == 200
     assert client.get("/admin/metrics/static/metrics.css").status_code == 200
+    assert client.get("/admin/metrics/static/favicon.svg").status_code == 200
 
 
 # -- bad parameters ------------------------------------------------------------

@@ -193,3 +193,11 @@ def test_static_stylesheet(client: FlaskClient) -> None:
     assert response.status_code == 200
     assert response.mimetype == "text/css"
     response.close()
+
+
+def test_pages_name_an_icon_that_exists(client: FlaskClient) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assert 'rel="icon"' in html and "/static/favicon.svg" in html
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200
+    assert icon.get_data(as_text=True).startswith("<svg")
