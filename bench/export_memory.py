@@ -2,8 +2,10 @@
 
 Seeds a metrics database with the given number of minute rows, then runs
 the export in a fresh subprocess per size and reports that process's peak
-resident memory, so the seeding itself is never measured. Run from the
-repository root::
+resident memory, so the seeding itself is never measured. Two exports are
+measured: the streaming writer on its own, and the whole
+``starpunk metrics export`` command (app start-up included) writing a file.
+Run from the repository root::
 
     python -m bench.export_memory            # 1,000 and 1,000,000 rows
     python -m bench.export_memory 1000 200000
@@ -26,6 +28,7 @@ from metrics_store.queries import iter_points, open_reader
 from metrics_store.ranges import MetricsQuery, TimeRange
 from metrics_store.sketch import QuantileSketch
 from metrics_store.store import MetricsStore
+from metrics_store.timebuckets import iso_utc
 
 SERIES = 100
 START = 1_700_000_000 - 1_700_000_000 % 60
@@ -80,7 +83,45 @@ def measure_export(path: Path, start: int, end: int) -> dict:
     }
 
 
-def run(sizes: list[int]) -> list[dict]:
+def measure_cli(path: Path, start: int, end: int) -> dict:
+    """Run ``starpunk metrics export`` in this process; report rows and peak RSS."""
+    import os
+
+    from starpunk.cli import cli
+
+    folder = Path(tempfile.mkdtemp(prefix="starpunk-export-"))
+    os.environ["STARPUNK_DATA_PATH"] = str(folder)
+    os.environ["STARPUNK_METRICS_DB"] = str(path)
+    output = folder / "export.csv"
+    began = time.perf_counter()
+    cli.main(
+        [
+            "metrics",
+            "export",
+            "--from",
+            iso_utc(start),
+            "--to",
+            iso_utc(end),
+            "--resolution",
+            "minute",
+            "--output",
+            str(output),
+        ],
+        prog_name="starpunk",
+        standalone_mode=False,
+    )
+    seconds = time.perf_counter() - began
+    with open(output, "rb") as handle:
+        rows = sum(1 for _ in handle) - 1
+    return {
+        "rows": rows,
+        "bytes": output.stat().st_size,
+        "seconds": round(seconds, 2),
+        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+
+
+def run(sizes: list[int], mode: str = "--measure") -> list[dict]:
     """Seed and measure each size in its own subprocess."""
     results = []
     with tempfile.TemporaryDirectory() as folder:
@@ -92,7 +133,7 @@ def run(sizes: list[int]) -> list[dict]:
                     sys.executable,
                     "-m",
                     "bench.export_memory",
-                    "--measure",
+                    mode,
                     str(path),
                     str(time_range.start),
                     str(time_range.end),
@@ -110,21 +151,31 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[1000, 1_000_000])
     parser.add_argument("--measure", nargs=3, metavar=("DB", "START", "END"))
+    parser.add_argument("--measure-cli", nargs=3, metavar=("DB", "START", "END"))
     args = parser.parse_args(argv)
-    if args.measure:
-        path, start, end = args.measure
-        print(json.dumps(measure_export(Path(path), int(start), int(end))))
-        return
-    results = run(args.sizes)
-    baseline = results[0]["peak_rss_kib"]
-    for result in results:
-        extra = (result["peak_rss_kib"] - baseline) / 1024
-        print(
-            f"{result['rows']:>10,} rows  {result['bytes'] / 1e6:8.1f} MB of CSV  "
-            f"{result['seconds']:7.2f} s  peak RSS {result['peak_rss_kib'] / 1024:6.1f}"
-            f" MiB  ({extra:+.1f} MiB)"
-        )
-    print(json.dumps(results))
+    for given, measure in (
+        (args.measure, measure_export),
+        (args.measure_cli, measure_cli),
+    ):
+        if given:
+            path, start, end = given
+            print(json.dumps(measure(Path(path), int(start), int(end))))
+            return
+    report = {}
+    for label, mode in (("writer", "--measure"), ("command", "--measure-cli")):
+        results = run(args.sizes, mode)
+        baseline = results[0]["peak_rss_kib"]
+        for result in results:
+            extra = (result["peak_rss_kib"] - baseline) / 1024
+            print(
+                f"{label:<8}{result['rows']:>10,} rows  "
+                f"{result['bytes'] / 1e6:8.1f} MB of CSV  "
+                f"{result['seconds']:7.2f} s  "
+                f"peak RSS {result['peak_rss_kib'] / 1024:6.1f} MiB  "
+                f"({extra:+.1f} MiB)"
+            )
+        report[label] = results
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":
