@@ -6,7 +6,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 
 from starpunk import admin, db, feeds, health, micropub, public
 from starpunk.auth import admin_api_required, admin_required
@@ -26,6 +26,14 @@ from starpunk.resources import resource_dir
 
 BLUEPRINTS = (public.bp, feeds.bp, health.bp, admin.bp, micropub.bp)
 
+# Every answer: no MIME sniffing, no framing by other sites (clickjacking on
+# the admin forms), and no full URLs leaked to other sites in Referer.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+
 
 def build_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Return a configured app; see :func:`starpunk.create_app`."""
@@ -39,12 +47,20 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.context_processor(lambda: {"site_name": app.config["SITE_NAME"]})
+    app.after_request(add_security_headers)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
 
     Monitoring(app)
     register_dashboard(app, admin_required(), admin_api_required)
     return app
+
+
+def add_security_headers(response: Response) -> Response:
+    """Set :data:`SECURITY_HEADERS` where a view did not set its own."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def site_settings(overrides: dict[str, Any] | None) -> dict[str, Any]:

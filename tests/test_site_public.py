@@ -201,3 +201,11 @@ def test_pages_name_an_icon_that_exists(client: FlaskClient) -> None:
     icon = client.get("/static/favicon.svg")
     assert icon.status_code == 200
     assert icon.get_data(as_text=True).startswith("<svg")
+
+
+@pytest.mark.parametrize("path", ["/", "/admin/login", "/feed.atom", "/no-such-page"])
+def test_answers_carry_security_headers(client: FlaskClient, path: str) -> None:
+    headers = client.get(path).headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
