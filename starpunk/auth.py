@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import g, redirect, request, session, url_for
+from flask import current_app, g, redirect, request, session, url_for
 
-from starpunk.credentials import Token, verify_token
+from starpunk.credentials import Token, password_hash, verify_token
 from starpunk.csrf import rotate_csrf_token
 from starpunk.db import get_db
 from starpunk.errors import InsufficientScope, Unauthorized
@@ -20,9 +22,13 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 
 def log_in() -> None:
-    """Start an admin session; the session and CSRF token are renewed."""
+    """Start an admin session; the session and CSRF token are renewed.
+
+    The session remembers which password it was opened with, so changing the
+    password ends every session opened before.
+    """
     session.clear()
-    session[SESSION_KEY] = True
+    session[SESSION_KEY] = _password_fingerprint()
     session.permanent = True
     rotate_csrf_token()
 
@@ -33,8 +39,19 @@ def log_out() -> None:
 
 
 def has_admin_session() -> bool:
-    """Return True when the request carries a logged-in admin session."""
-    return session.get(SESSION_KEY) is True
+    """Return True when the request carries a session opened with this password."""
+    opened_with = session.get(SESSION_KEY)
+    if not isinstance(opened_with, str):
+        return False
+    current = _password_fingerprint()
+    return current is not None and hmac.compare_digest(opened_with, current)
+
+
+def _password_fingerprint() -> str | None:
+    stored = password_hash(get_db(), current_app.config)
+    if stored is None:
+        return None
+    return hashlib.sha256(stored.encode("utf-8")).hexdigest()[:32]
 
 
 def bearer_token() -> str | None:

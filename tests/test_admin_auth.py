@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 
 from starpunk.auth import admin_api_required, admin_required
+from starpunk.credentials import set_password
 from tests.conftest import ADMIN_PASSWORD, csrf_from
 
 
@@ -114,6 +115,27 @@ def test_logout_ends_session(client: FlaskClient, login: Callable[..., str]) -> 
     response = client.post("/admin/logout", data={"csrf_token": csrf})
 
     assert response.status_code == 302
+    assert client.get("/admin/").status_code == 302
+
+
+def test_changing_the_password_ends_earlier_sessions(
+    app: Flask, client: FlaskClient, login: Callable[..., str], db_factory
+) -> None:
+    login()
+    assert client.get("/admin/").status_code == 200
+
+    set_password(db_factory(app), "a brand new password")
+
+    assert client.get("/admin/").status_code == 302
+    login("a brand new password")
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_session_without_the_password_fingerprint_is_refused(
+    client: FlaskClient,
+) -> None:
+    with client.session_transaction() as session:
+        session["admin"] = True
     assert client.get("/admin/").status_code == 302
 
 
