@@ -28,6 +28,8 @@ OVERFLOW_NAME = "<overflow>"
 # distribution, so that kind has no total.
 TOTAL_NAME = "<all>"
 TOTAL_KINDS = ("http", "db", "render")
+# Kinds bounded by design, outside the series cap: four gauges per worker slot.
+UNCAPPED = ("process",)
 # Rebuilt tier: (source table, target table, dirty table, width, the dirty
 # table and width of the tier built from it next, if any).
 REBUILDS = {
@@ -268,7 +270,9 @@ class MetricsStore:
             series_id = self._series_id(conn, key, now)
             if series_id is None:
                 overflow += agg.count
-                series_id = self._series_id(conn, (key[0], OVERFLOW_NAME, ""), now)
+                # Labels are few per kind (method and status class, op), so
+                # the overflow keeps them: errors past the cap still count.
+                series_id = self._series_id(conn, (key[0], OVERFLOW_NAME, key[2]), now)
             _merge_row(rows, owned, (bucket, series_id), agg)
             if key[0] in TOTAL_KINDS:
                 _merge_row(totals, owned, (key[0], bucket), agg)
@@ -288,10 +292,12 @@ class MetricsStore:
             "SELECT id FROM series WHERE kind = ? AND name = ? AND labels = ?", key
         ).fetchone()
         if row is None:
-            if key[1] not in (OVERFLOW_NAME, TOTAL_NAME):
+            if key[1] not in (OVERFLOW_NAME, TOTAL_NAME) and key[0] not in UNCAPPED:
                 # Totals are bookkeeping, not series a site chose to create.
                 (count,) = conn.execute(
-                    "SELECT count(*) FROM series WHERE name != ?", (TOTAL_NAME,)
+                    "SELECT count(*) FROM series WHERE name != ? AND kind NOT IN "
+                    f"({', '.join('?' * len(UNCAPPED))})",
+                    (TOTAL_NAME, *UNCAPPED),
                 ).fetchone()
                 if count >= self.max_series:
                     return None

@@ -186,7 +186,7 @@ def test_series_cap_sends_new_series_to_overflow(db_path):
 
     rows = read_rollup(db_path)
     named = {k[2]: r.count for k, r in rows.items() if k[2] != OVERFLOW_NAME}
-    overflow = rows[(NOON, "http", OVERFLOW_NAME, "")]
+    overflow = rows[(NOON, "http", OVERFLOW_NAME, LABELS)]
     assert len(named) == 3
     assert set(named.values()) == {4}
     assert overflow.count == 12
@@ -206,7 +206,7 @@ def test_series_cap_holds_for_a_new_handle_and_known_series_keep_flowing(db_path
 
     rows = read_rollup(db_path)
     assert {k[2] for k in rows} == {"a", "b", OVERFLOW_NAME}
-    assert rows[(NOON + 60, "http", OVERFLOW_NAME, "")].count == 2
+    assert rows[(NOON + 60, "http", OVERFLOW_NAME, LABELS)].count == 2
     assert second.counter("overflow_samples") == 3
     (series_count,) = query_all(
         db_path, "SELECT count(*) FROM series WHERE name != '<all>'"
@@ -305,3 +305,36 @@ def test_failed_write_leaves_no_stale_series_ids(db_path, store):
 
     rows = read_rollup(db_path)
     assert {k[2]: r.sum for k, r in rows.items()} == {"a": 3.0, "b": 7.0}
+
+
+def test_overflow_keeps_labels_so_errors_past_the_cap_still_count(db_path):
+    store = MetricsStore(db_path, max_series=2)
+    samples = [make_sample(NOON, 1.0, name=n) for n in ("a", "b")]
+    samples += [
+        make_sample(NOON, 2.0, name="c", labels="method=GET;status=5xx"),
+        make_sample(NOON, 3.0, name="d", labels="method=POST;status=5xx"),
+        make_sample(NOON, 4.0, name="e", labels="method=GET;status=5xx"),
+    ]
+
+    write_samples(store, samples)
+
+    rows = read_rollup(db_path)
+    assert rows[(NOON, "http", OVERFLOW_NAME, "method=GET;status=5xx")].count == 2
+    assert rows[(NOON, "http", OVERFLOW_NAME, "method=POST;status=5xx")].count == 1
+
+
+def test_worker_gauges_are_outside_the_series_cap(db_path):
+    store = MetricsStore(db_path, max_series=2)
+    samples = [make_sample(NOON, 1.0, name=n) for n in ("a", "b", "c")]
+    samples += [
+        make_sample(NOON, 5e7, kind="process", name="rss_bytes", labels=f"worker={n}")
+        for n in (1, 2, 3)
+    ]
+
+    write_samples(store, samples)
+
+    rows = read_rollup(db_path)
+    gauges = {k[3] for k in rows if k[1] == "process"}
+    assert gauges == {"worker=1", "worker=2", "worker=3"}
+    assert (NOON, "http", "c", LABELS) not in rows
+    assert store.counter("overflow_samples") == 1
