@@ -318,19 +318,22 @@ class MetricsStore:
         """Give worker ``(pid, started)`` the lowest slot no live worker holds.
 
         A worker claiming again keeps the slot it has. Live means seen within
-        ``live_seconds`` and not exited. The choice and the claim happen in
+        ``live_seconds``, not exited and, on this host, still running (so a
+        killed worker's replacement takes its slot at once). The choice and the claim happen in
         one write transaction, so workers starting together get different
         slots.
         """
         with self.transaction() as conn:
+            host = socket.gethostname()
             taken = {
-                row[0]
-                for row in conn.execute(
-                    "SELECT slot FROM processes WHERE slot IS NOT NULL "
+                slot
+                for slot, other_pid, other_host in conn.execute(
+                    "SELECT slot, pid, host FROM processes WHERE slot IS NOT NULL "
                     "AND exited IS NULL AND last_seen >= ? "
                     "AND NOT (pid = ? AND started = ?)",
                     (now - live_seconds, pid, started),
                 )
+                if other_host != host or _pid_alive(other_pid)
             }
             own = conn.execute(
                 "SELECT slot FROM processes WHERE pid = ? AND started = ?",
@@ -344,7 +347,7 @@ class MetricsStore:
                 "INSERT INTO processes (pid, started, host, last_seen, slot) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (pid, started) "
                 "DO UPDATE SET slot = excluded.slot, last_seen = excluded.last_seen",
-                (pid, started, socket.gethostname(), now, slot),
+                (pid, started, host, now, slot),
             )
         return slot
 
@@ -545,6 +548,17 @@ def _bump_counter(conn: sqlite3.Connection, name: str, amount: float) -> None:
         "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
         (name, amount),
     )
+
+
+def _pid_alive(pid: int) -> bool:
+    """True when a process ``pid`` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:

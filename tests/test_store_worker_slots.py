@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -22,29 +25,47 @@ def store(tmp_path):
     store.close()
 
 
-def slots(store: MetricsStore) -> dict[int, int]:
-    with store.reading() as conn:
-        return dict(conn.execute("SELECT pid, slot FROM processes").fetchall())
-
-
-def test_live_workers_get_distinct_lowest_slots(store):
-    assert [store.claim_slot(pid, NOW, NOW, LIVE) for pid in (11, 12, 13)] == [
-        1,
-        2,
-        3,
+@pytest.fixture
+def running():
+    """Start four idle processes; return their pids (all alive on this host)."""
+    children = [
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        for _ in range(4)
     ]
+    yield [child.pid for child in children]
+    for child in children:
+        child.kill()
+        child.wait()
+
+
+def test_live_workers_get_distinct_lowest_slots(store, running):
+    first, second, third, _ = running
+    claimed = [store.claim_slot(pid, NOW, NOW, LIVE) for pid in running[:3]]
+    assert claimed == [1, 2, 3]
     # Claiming again keeps a worker's own slot out of the taken set.
-    assert store.claim_slot(12, NOW, NOW + 1, LIVE) == 2
+    assert store.claim_slot(second, NOW, NOW + 1, LIVE) == 2
 
 
-def test_a_silent_workers_slot_is_reused(store):
-    store.claim_slot(11, NOW, NOW, LIVE)
-    store.claim_slot(12, NOW, NOW, LIVE)
-    # Worker 11 stops reporting (SIGKILL): after the live window its slot frees.
-    assert store.claim_slot(13, NOW + 10, NOW + 10, LIVE) == 3
+def test_a_silent_workers_slot_is_reused_after_the_live_window(store, running):
+    first, second, third, fourth = running
+    store.claim_slot(first, NOW, NOW, LIVE)
+    store.claim_slot(second, NOW, NOW, LIVE)
+    assert store.claim_slot(third, NOW + 10, NOW + 10, LIVE) == 3
+    # The first stops reporting (another host could not tell it is gone):
+    # after the live window its slot frees.
     later = NOW + LIVE + 1
-    store.claim_slot(12, NOW, later, LIVE)
-    assert store.claim_slot(14, later, later, LIVE) == 1
+    store.claim_slot(second, NOW, later, LIVE)
+    assert store.claim_slot(fourth, later, later, LIVE) == 1
+
+
+def test_a_killed_workers_slot_is_free_at_once(store, running):
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    store.claim_slot(running[0], NOW, NOW, LIVE)
+    assert store.claim_slot(killed.pid, NOW, NOW, LIVE) == 2
+    killed.kill()
+    killed.wait()
+    # Its replacement starts a second later, well inside the live window.
+    assert store.claim_slot(running[1], NOW + 1, NOW + 1, LIVE) == 2
 
 
 def test_a_cleanly_exited_worker_frees_its_slot_and_leaves_the_live_list(store):
@@ -69,15 +90,16 @@ def test_workers_starting_together_never_share_a_slot(tmp_path):
     start = threading.Barrier(8)
     claimed: list[int] = []
 
-    def claim(pid: int) -> None:
+    def claim(n: int) -> None:
         store = MetricsStore(path)
         try:
             start.wait()
-            claimed.append(store.claim_slot(pid, NOW, NOW, LIVE))
+            claimed.append(store.claim_slot(os.getpid(), NOW + n, NOW, LIVE))
         finally:
             store.close()
 
-    threads = [threading.Thread(target=claim, args=(pid,)) for pid in range(8)]
+    # Every claim comes from this live process, told apart by start time.
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
