@@ -6,6 +6,7 @@ import contextlib
 import functools
 import os
 import sqlite3
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -217,32 +218,62 @@ def _retention() -> RetentionPolicy:
 
 
 def _write_stdout(chunks) -> None:
-    # Bytes, so no platform newline translation can touch the CSV's CRLFs.
-    stream = getattr(sys.stdout, "buffer", None)
-    for chunk in chunks:
-        if stream is None:
-            sys.stdout.write(chunk)
-        else:
-            stream.write(chunk.encode("utf-8"))
+    """Write the CSV to standard output, failing loudly on a short write.
+
+    Bytes go straight to the file descriptor, so no platform newline
+    translation touches the CSV's CRLFs, and a full disk is an error instead
+    of a silently truncated file.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = None  # not a real file (a test runner's capture)
+    if fd is None:
+        stream = getattr(sys.stdout, "buffer", None)
+        for chunk in chunks:
+            if stream is None:
+                sys.stdout.write(chunk)
+            else:
+                stream.write(chunk.encode("utf-8"))
+        sys.stdout.flush()
+        return
     sys.stdout.flush()
-    if stream is not None:
-        stream.flush()
+    for chunk in chunks:
+        data = memoryview(chunk.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data) :]
 
 
 def _write_file(path: Path, chunks) -> None:
-    # Written beside the target and renamed, so a failed export never leaves
-    # a truncated file that looks complete.
-    if not path.parent.is_dir():
-        raise click.ClickException(
-            f"cannot write {str(path)!r}: the folder {str(path.parent)!r} "
-            "does not exist."
-        )
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with open(partial, "wb") as handle:
+    """Write the CSV to ``path``, never leaving a truncated file behind.
+
+    A regular file (or a link to one) is written beside its target and
+    renamed over it, keeping the target's permissions. Anything else that
+    already exists there, such as ``/dev/stdout`` or a named pipe, is written
+    into directly: it is never replaced.
+    """
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file():
+        if target.is_dir():
+            raise click.ClickException(f"cannot write {str(path)!r}: it is a folder.")
+        with open(target, "wb") as handle:
             for chunk in chunks:
                 handle.write(chunk.encode("utf-8"))
-        os.replace(partial, path)
+        return
+    if not target.parent.is_dir():
+        raise click.ClickException(
+            f"cannot write {str(path)!r}: the folder {str(target.parent)!r} "
+            "does not exist."
+        )
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with open(partial, "wb") as handle:
+            if mode is not None:
+                os.chmod(partial, mode)
+            for chunk in chunks:
+                handle.write(chunk.encode("utf-8"))
+        os.replace(partial, target)
     except BaseException:
         with contextlib.suppress(OSError):
             partial.unlink()
