@@ -319,9 +319,9 @@ class MetricsStore:
 
         A worker claiming again keeps the slot it has. Live means seen within
         ``live_seconds``, not exited and, on this host, still running (so a
-        killed worker's replacement takes its slot at once). The choice and the claim happen in
-        one write transaction, so workers starting together get different
-        slots.
+        killed worker's replacement takes its slot at once). The choice and
+        the claim happen in one write transaction, so workers starting
+        together get different slots.
         """
         with self.transaction() as conn:
             host = socket.gethostname()

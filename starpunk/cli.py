@@ -15,6 +15,7 @@ from starpunk.credentials import create_token, ensure_password, set_password
 from starpunk.db import get_db
 from starpunk.errors import StarPunkError
 from starpunk.factory import migrate_app_db
+from starpunk.monitoring import EXTENSION_KEY as MONITORING
 from starpunk.monitoring import init_metrics_db
 from starpunk.monitoring.cli import metrics_cli
 
@@ -30,18 +31,28 @@ cli = FlaskGroup(
 @with_appcontext
 def init_command() -> None:
     """Create the data folder and migrate both databases (safe to repeat)."""
-    prepare_data_path(current_app.config)
-    applied = migrate_app_db(current_app.config["DATABASE_PATH"])
-    if not init_metrics_db(current_app._get_current_object()):
-        click.echo(
-            "Metrics database could not be prepared (see the error above); the "
-            "site will serve without stored metrics until it can.",
-            err=True,
-        )
-    click.echo(f"Data folder: {current_app.config['DATA_PATH']}")
+    config = current_app.config
+    prepare_data_path(config)
+    migrate_app_db(config["DATABASE_PATH"])
     version = get_db().execute("SELECT max(version) FROM schema_migrations")
-    click.echo(f"App database at schema {version.fetchone()[0]}", nl=False)
-    click.echo(f" ({len(applied)} migrations applied now).")
+    click.echo(f"Data folder:      {config['DATA_PATH']}")
+    click.echo(
+        f"App database:     {config['DATABASE_PATH']} (schema {version.fetchone()[0]})"
+    )
+    monitoring = current_app.extensions[MONITORING]
+    path = monitoring.store.path
+    if not init_metrics_db(current_app._get_current_object()):
+        raise click.ClickException(
+            f"the metrics database {str(path)!r} cannot be created or opened "
+            "(see the error above). The site would serve without stored "
+            "metrics; fix the path or its permissions and run init again."
+        )
+    click.echo(f"Metrics database: {path}")
+    if not monitoring.enabled:
+        click.echo(
+            "Monitoring is off (STARPUNK_METRICS_ENABLED=0): nothing new is "
+            "recorded; the dashboard shows what was stored before."
+        )
 
 
 @click.command("set-password")

@@ -61,6 +61,22 @@ def test_init_creates_data_folder_from_environment(
     assert result.exit_code == 0, result.output
     assert (data / "starpunk.db").is_file()
     assert (data / "secret_key").is_file()
+    assert "Monitoring is off" in result.output
+
+
+def test_init_fails_when_the_metrics_db_cannot_be_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("STARPUNK_DATA_PATH", str(tmp_path / "data"))
+    monkeypatch.setenv("STARPUNK_METRICS_DB", str(blocker / "metrics.db"))
+
+    result = CliRunner().invoke(cli, ["init"])
+
+    assert result.exit_code == 1
+    assert "cannot be created or opened" in result.output
+    assert str(blocker / "metrics.db") in result.output
 
 
 def test_init_migrates_the_metrics_db_too(
@@ -69,6 +85,7 @@ def test_init_migrates_the_metrics_db_too(
     result = run("init")
 
     assert result.exit_code == 0, result.output
+    assert "Metrics database: " in result.output
     conn = sqlite3.connect(run.app.config["DATA_PATH"] + "/metrics.db")  # type: ignore[attr-defined]
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
