@@ -409,3 +409,16 @@ def test_unreadable_database_answers_503_with_the_reason(tmp_path, frozen, url):
     assert "Traceback" not in text
     if url == JSON:
         assert response.get_json()["error"] == "metrics_unavailable"
+
+
+def test_the_page_says_when_monitoring_is_off(seeded):
+    app = make_app(seeded)
+    app.extensions["starpunk.monitoring"].health = lambda: {"enabled": False}
+    html = get(app.test_client(), PAGE, range="24h").get_data(as_text=True)
+    assert "Monitoring is off" in html
+    assert 'class="card ok"' not in html  # no healthy accent without a flush
+
+
+def test_the_page_has_no_off_notice_while_monitoring_runs(client):
+    html = get(client, PAGE, range="24h").get_data(as_text=True)
+    assert "Monitoring is off" not in html
