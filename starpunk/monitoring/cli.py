@@ -9,7 +9,7 @@ import sqlite3
 import stat
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -109,12 +109,8 @@ def export_command(
         query = parse_query(params, time.time())
     except QueryError as error:
         raise click.UsageError(str(error)) from None
-    store = _store()
-    with store.reading():
-        # Creates and migrates a missing database before the read-only open.
-        pass
     progress = _progress("exported", "rows")
-    with contextlib.closing(open_reader(store.path)) as conn:
+    with _reader(_store()) as conn:
         rows = iter_points(conn, query)
         chunks = iter_csv(rows, query.time_range.resolution, progress=progress)
         if output == "-":
@@ -168,7 +164,7 @@ def prune_command(dry_run: bool) -> None:
 def stats_command() -> None:
     """Show rows, series, size and the time span of every tier."""
     store = _store()
-    with store.reading() as conn:
+    with _reader(store) as conn:
         stats = store_stats(conn)
     click.echo(f"Database  {store.path}")
     click.echo(f"Size      {format_bytes(store.size_bytes())}")
@@ -197,6 +193,23 @@ def _store() -> MetricsStore:
             "metrics are not enabled for this app; set STARPUNK_METRICS_ENABLED=1."
         )
     return store
+
+
+@contextlib.contextmanager
+def _reader(store: MetricsStore) -> Iterator[sqlite3.Connection]:
+    """A read-only connection, the database created and migrated first if need be.
+
+    On a full disk or a read-only folder the preparation fails, but an
+    existing database can still be read.
+    """
+    try:
+        with store.reading():
+            pass
+    except sqlite3.OperationalError:
+        if not store.path.exists():
+            raise
+    with contextlib.closing(open_reader(store.path)) as conn:
+        yield conn
 
 
 def _db_path() -> Path | str:
