@@ -29,6 +29,9 @@ class Entry:
     published: bool = True
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def request_token() -> str:
     """Return the access token from the Authorization header or the form.
 
@@ -36,7 +39,7 @@ def request_token() -> str:
     """
     header_token = bearer_token()
     form_token = None
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if request.mimetype in FORM_TYPES:
         form_token = request.form.get("access_token")
     if header_token and form_token:
         raise InvalidInput("Send the access token in the header or the body, not both.")
@@ -108,7 +111,9 @@ def entry_from_json() -> Entry:
         # nested input, so ``silent`` does not cover it.
         body = None
     if not isinstance(body, dict):
-        raise InvalidInput("The request body is not a JSON object.")
+        raise InvalidInput(
+            "The request body is not a JSON object (or is nested too deeply)."
+        )
     if "action" in body:
         raise InvalidInput(f"The action {body['action']!r} is not supported.")
     if body.get("type") != ["h-entry"]:
@@ -132,8 +137,13 @@ def create() -> Response:
     authenticate_token(request_token(), CREATE_SCOPE)
     if request.is_json:
         entry = entry_from_json()
-    else:
+    elif request.mimetype in FORM_TYPES:
         entry = entry_from_form()
+    else:
+        raise InvalidInput(
+            "Send the note as application/x-www-form-urlencoded, "
+            f"multipart/form-data or application/json, not {request.mimetype!r}."
+        )
     if not entry.content.strip():
         raise InvalidInput("content is required.")
 

@@ -262,3 +262,20 @@ def test_micropub_ignores_admin_session(
     response = client.post("/micropub", data={"h": "entry", "content": "Hi"})
 
     assert response.status_code == 401
+
+
+def test_an_unsupported_body_type_is_named_in_the_error(
+    client: FlaskClient, db: sqlite3.Connection, token: str
+) -> None:
+    response = client.post(
+        "/micropub",
+        data="<entry><content>Hello</content></entry>",
+        content_type="text/xml",
+        headers=bearer(token),
+    )
+
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error"] == "invalid_request"
+    assert "text/xml" in body["error_description"]
+    assert db.execute("SELECT count(*) FROM notes").fetchone()[0] == 0

@@ -179,7 +179,10 @@ def stats_command() -> None:
     total = sum(stats["series"].values())
     by_kind = ", ".join(f"{kind} {n}" for kind, n in stats["series"].items())
     click.echo(f"Series    {total}" + (f" ({by_kind})" if by_kind else ""))
-    click.echo(f"Pending   {stats['dirty_hours']} hours awaiting the hour rollup")
+    hours = stats["dirty_hours"]
+    click.echo(
+        f"Pending   {hours} hour{'' if hours == 1 else 's'} awaiting the hour rollup"
+    )
     click.echo(f"Workers   {stats['processes']} known")
     for counter, value in stats["counters"].items():
         click.echo(f"Counter   {counter} = {value:,.0f}")
