@@ -27,7 +27,7 @@ from metrics_store.sketch import QuantileSketch
 from metrics_store.store import MetricsStore, default_migrations_dir, unit_for
 from metrics_store.timebuckets import DAY, HOUR, MINUTE, floor_to
 
-SEED_FORMAT = 1  # bump when the seeding changes, so cached files are rebuilt
+SEED_FORMAT = 2  # bump when the seeding changes, so cached files are rebuilt
 POOL_SIZE = 24
 
 # (median, spread) of log-normal values per profile, in the series' unit.

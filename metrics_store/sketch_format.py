@@ -60,6 +60,8 @@ _HIGH_NIBBLE = bytes(byte >> 4 for byte in range(256))
 _LOW_NIBBLE = bytes(byte & 0x0F for byte in range(256))
 _COUNT_BYTES = {PACKED: 0, BYTES: 1, HALVES: 2, WORDS: 4}
 _COUNT_FORMAT = {HALVES: "H", WORDS: "I"}
+_OVER_NIBBLE = (15).__lt__
+_OVER_BYTE = (255).__lt__
 
 Decoded = tuple[float, Iterable[int], Iterable[float]]
 
@@ -68,25 +70,34 @@ def encode(bins: dict[int, float], zero_count: float) -> bytes:
     """Serialize a sketch's buckets and zero count in format version 2."""
     keys = sorted(bins)
     counts = list(map(bins.__getitem__, keys))
-    ints = _whole_counts(counts, zero_count)
+    ints, low, top = _whole_counts(counts, zero_count)
     flags = BYTES | FLAG_FLOAT_COUNTS if ints is None else 0
-    head = bytearray((VERSION, flags))
-    head += _varint(len(keys))
     if zero_count:
-        head[1] |= FLAG_ZERO
-        head += _DOUBLE.pack(zero_count) if ints is None else _varint(int(zero_count))
+        flags |= FLAG_ZERO
+        zero = _DOUBLE.pack(zero_count) if ints is None else _varint(int(zero_count))
+    else:
+        zero = b""
     if not keys:
-        return bytes(head)
+        return bytes((VERSION, flags)) + _varint(0) + zero
 
     base = keys[0] - 1
-    head += _varint(base * 2 if base >= 0 else -base * 2 - 1)
     gaps = list(map(sub, keys, chain((base,), keys)))
     if ints is None:
+        width = 0
         body, escapes = _gap_bytes(gaps)
-        return b"".join((head, body, escapes, struct.pack(f"<{len(keys)}d", *counts)))
-    width, body, escapes = _narrowest(gaps, ints)
-    head[1] |= width
-    return b"".join((head, body, escapes))
+        escapes += struct.pack(f"<{len(keys)}d", *counts)
+    else:
+        width, body, escapes = _narrowest(gaps, ints, low, top)
+    zigzag = base * 2 if base >= 0 else -base * 2 - 1
+    flags |= width
+    if zero or not (len(keys) < 0x80 and 0x80 <= zigzag < 0x4000):
+        return b"".join(
+            (bytes((VERSION, flags)), _varint(len(keys)), zero, _varint(zigzag))
+            + (body, escapes)
+        )
+    # The usual case: no zero count, one-byte size, two-byte base key.
+    head = bytes((VERSION, flags, len(keys), zigzag & 0x7F | 0x80, zigzag >> 7))
+    return head + body + escapes
 
 
 def decode(data: bytes) -> Decoded:
@@ -194,32 +205,46 @@ def _decode_v1(data: bytes) -> Decoded:
     return zero_count, keys, counts
 
 
-def _narrowest(gaps: list[int], counts: list[int]) -> tuple[int, bytes, bytes]:
-    """Pick the narrowest width with few escapes; return it, the body, escapes."""
+def _narrowest(
+    gaps: list[int], counts: list[int], low: int, top: int
+) -> tuple[int, bytes, bytes]:
+    """Pick the narrowest width with few escapes; return it, the body, escapes.
+
+    ``low`` and ``top`` are the smallest and largest of ``counts``.
+    """
     limit = len(gaps) // ESCAPE_SHARE
-    if max(gaps) < 16 and max(counts) < 16 and min(counts) > 0:
+    if top < 16 and low > 0 and max(gaps) < 16:
         return PACKED, bytes(map(add, map(mul, gaps, repeat(16)), counts)), b""
-    odd_gaps = [gap for gap in gaps if gap > 15]
-    odd_counts = [count for count in counts if not 0 < count < 16]
-    if len(odd_gaps) + len(odd_counts) <= limit:
+    if limit and (
+        sum(map(_OVER_NIBBLE, gaps)) + sum(map(_OVER_NIBBLE, counts)) + counts.count(0)
+        <= limit
+    ):
         packed = bytes(
             (gap if gap < 16 else 0) * 16 + (count if 0 < count < 16 else 0)
             for gap, count in zip(gaps, counts, strict=True)
         )
-        return PACKED, packed, _escapes(odd_gaps + odd_counts)
+        odd_gaps = [gap for gap in gaps if gap > 15]
+        return (
+            PACKED,
+            packed,
+            _escapes(odd_gaps + [c for c in counts if not 0 < c < 16]),
+        )
     gap_body, gap_escapes = _gap_bytes(gaps)
-    odd_counts = [count for count in counts if not 0 < count < 256]
-    if len(odd_counts) <= limit:
+    if top < 256 and low > 0:
+        return BYTES, gap_body + bytes(counts), gap_escapes
+    if limit and sum(map(_OVER_BYTE, counts)) + counts.count(0) <= limit:
         count_body = bytes(count if 0 < count < 256 else 0 for count in counts)
+        odd_counts = [count for count in counts if not 0 < count < 256]
         return BYTES, gap_body + count_body, gap_escapes + _escapes(odd_counts)
-    if max(counts) < 2**16:
+    if top < 2**16:
         halves = struct.pack(f"<{len(counts)}H", *counts)
         return HALVES, gap_body + halves, gap_escapes
-    if max(counts) < 2**32:
+    if top < 2**32:
         words = struct.pack(f"<{len(counts)}I", *counts)
         return WORDS, gap_body + words, gap_escapes
     # Too large for 32 bits yet exact: bytes with escapes still hold them.
     count_body = bytes(count if 0 < count < 256 else 0 for count in counts)
+    odd_counts = [count for count in counts if not 0 < count < 256]
     return BYTES, gap_body + count_body, gap_escapes + _escapes(odd_counts)
 
 
@@ -277,17 +302,24 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
     return value, pos
 
 
-def _whole_counts(counts: list[float], zero_count: float) -> list[int] | None:
-    """``counts`` as integers if they and ``zero_count`` are whole, else None."""
+def _whole_counts(
+    counts: list[float], zero_count: float
+) -> tuple[list[int] | None, int, int]:
+    """``counts`` as integers, their min and max; None if any is not whole."""
     if not 0 <= zero_count < MAX_WHOLE or zero_count != int(zero_count):
-        return None
+        return None, 0, 0
     try:
         ints = list(map(int, counts))
     except (OverflowError, ValueError):  # infinity or NaN
-        return None
-    if ints != counts or (ints and (min(ints) < 0 or max(ints) >= MAX_WHOLE)):
-        return None
-    return ints
+        return None, 0, 0
+    if ints != counts:
+        return None, 0, 0
+    if not ints:
+        return ints, 0, 0
+    low, top = min(ints), max(ints)
+    if low < 0 or top >= MAX_WHOLE:
+        return None, 0, 0
+    return ints, low, top
 
 
 def _wrong_length(data: bytes, end: int) -> SketchFormatError:
