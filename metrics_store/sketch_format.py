@@ -83,7 +83,7 @@ def encode(bins: dict[int, float], zero_count: float) -> bytes:
     base = keys[0] - 1
     gaps = list(map(sub, keys, chain((base,), keys)))
     if ints is None:
-        width = 0
+        width = BYTES
         body, escapes = _gap_bytes(gaps)
         escapes += struct.pack(f"<{len(keys)}d", *counts)
     else:
@@ -91,10 +91,8 @@ def encode(bins: dict[int, float], zero_count: float) -> bytes:
     zigzag = base * 2 if base >= 0 else -base * 2 - 1
     flags |= width
     if zero or not (len(keys) < 0x80 and 0x80 <= zigzag < 0x4000):
-        return b"".join(
-            (bytes((VERSION, flags)), _varint(len(keys)), zero, _varint(zigzag))
-            + (body, escapes)
-        )
+        head = bytes((VERSION, flags)) + _varint(len(keys)) + zero + _varint(zigzag)
+        return head + body + escapes
     # The usual case: no zero count, one-byte size, two-byte base key.
     head = bytes((VERSION, flags, len(keys), zigzag & 0x7F | 0x80, zigzag >> 7))
     return head + body + escapes
