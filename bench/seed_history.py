@@ -148,7 +148,11 @@ def seed(
         raise FileExistsError(f"refusing to seed over an existing file {path}")
     began = time.perf_counter()
     end = end if end is not None else floor_to(time.time(), MINUTE) + MINUTE
-    MetricsStore(path).connection()  # creates and migrates the schema
+    # Create and migrate the schema, then let go of the file: seeding switches
+    # the journal off, which needs no other connection open on it.
+    store = MetricsStore(path)
+    store.connection()
+    store.close()
     plans = plan_series(series)
     rng = random.Random(42)
     pools = {}
