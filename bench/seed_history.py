@@ -27,7 +27,7 @@ from metrics_store.sketch import QuantileSketch
 from metrics_store.store import MetricsStore, default_migrations_dir, unit_for
 from metrics_store.timebuckets import DAY, HOUR, MINUTE, floor_to
 
-SEED_FORMAT = 1  # bump when the seeding changes, so cached files are rebuilt
+SEED_FORMAT = 2  # bump when the seeding changes, so cached files are rebuilt
 POOL_SIZE = 24
 
 # (median, spread) of log-normal values per profile, in the series' unit.
@@ -148,7 +148,11 @@ def seed(
         raise FileExistsError(f"refusing to seed over an existing file {path}")
     began = time.perf_counter()
     end = end if end is not None else floor_to(time.time(), MINUTE) + MINUTE
-    MetricsStore(path).connection()  # creates and migrates the schema
+    # Create and migrate the schema, then let go of the file: seeding switches
+    # the journal off, which needs no other connection open on it.
+    store = MetricsStore(path)
+    store.connection()
+    store.close()
     plans = plan_series(series)
     rng = random.Random(42)
     pools = {}

@@ -7,3 +7,7 @@ class MetricsError(Exception):
 
 class QueryError(MetricsError, ValueError):
     """A query parameter is malformed or out of range; the message says why."""
+
+
+class SketchFormatError(MetricsError, ValueError):
+    """A serialized sketch is truncated, corrupt or of an unknown format version."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 import sqlite3
-import struct
-from array import array
 from collections.abc import Iterable
+
+from metrics_store.sketch_format import decode, encode
 
 # Below the 1% promised at the API, leaving room for rounding in merges.
 RELATIVE_ACCURACY = 0.0075
@@ -21,10 +21,6 @@ GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 INV_LOG_GAMMA = 1.0 / math.log(GAMMA)
 # Values at or below this are counted in a single zero bucket.
 MIN_INDEXABLE = 1e-9
-
-_FORMAT_VERSION = 1
-_FLAG_FLOAT_COUNTS = 1
-_HEADER = struct.Struct("<BBdI")
 
 
 def bucket_key(value: float) -> int:
@@ -69,18 +65,13 @@ class QuantileSketch:
         return self
 
     def merge_bytes(self, data: bytes) -> QuantileSketch:
-        """Add a serialized sketch (:meth:`to_bytes`) into this one and return it.
+        """Add a serialized sketch (any format version) into this one; return it.
 
         Reads the buckets straight from ``data``; no intermediate sketch or
-        dict is built, which halves the cost of merging stored rows.
+        dict is built, which halves the cost of merging stored rows. Raises
+        :class:`~metrics_store.errors.SketchFormatError` for a bad blob.
         """
-        version, flags, zero_count, size = _HEADER.unpack_from(data)
-        if version != _FORMAT_VERSION:
-            raise ValueError(f"unknown sketch format version {version!r}")
-        view = memoryview(data)
-        end = _HEADER.size + 4 * size
-        keys = view[_HEADER.size : end].cast("i")
-        counts = view[end:].cast("d" if flags & _FLAG_FLOAT_COUNTS else "I")
+        zero_count, keys, counts = decode(data)
         bins = self.bins
         get = bins.get
         for key, count in zip(keys, counts, strict=True):
@@ -129,29 +120,17 @@ class QuantileSketch:
         return results
 
     def to_bytes(self) -> bytes:
-        """Serialize compactly: header, bucket keys, then counts."""
-        keys = array("i", sorted(self.bins))
-        counts = [self.bins[key] for key in keys]
-        flags = 0
-        if all(c.is_integer() and 0 <= c < 2**32 for c in counts):
-            packed = array("I", (int(c) for c in counts))
-        else:
-            flags |= _FLAG_FLOAT_COUNTS
-            packed = array("d", counts)
-        header = _HEADER.pack(_FORMAT_VERSION, flags, self.zero_count, len(keys))
-        return header + keys.tobytes() + packed.tobytes()
+        """Serialize compactly, in the current format (see ``sketch_format``)."""
+        return encode(self.bins, self.zero_count)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> QuantileSketch:
-        """Rebuild a sketch from :meth:`to_bytes` output."""
-        version, flags, zero_count, size = _HEADER.unpack_from(data)
-        if version != _FORMAT_VERSION:
-            raise ValueError(f"unknown sketch format version {version!r}")
-        offset = _HEADER.size
-        keys = array("i")
-        keys.frombytes(data[offset : offset + 4 * size])
-        counts = array("d" if flags & _FLAG_FLOAT_COUNTS else "I")
-        counts.frombytes(data[offset + 4 * size :])
+        """Rebuild a sketch from :meth:`to_bytes` output of any format version.
+
+        Raises :class:`~metrics_store.errors.SketchFormatError` for a blob that
+        is truncated, corrupt or of an unknown version.
+        """
+        zero_count, keys, counts = decode(data)
         sketch = cls()
         sketch.zero_count = zero_count
         sketch.bins = dict(zip(keys, map(float, counts), strict=True))
@@ -167,8 +146,18 @@ class QuantileSketch:
 
 
 def merge_serialized(left: bytes, right: bytes) -> bytes:
-    """Merge two serialized sketches (used as an SQLite function in upserts)."""
-    return QuantileSketch.from_bytes(left).merge_bytes(right).to_bytes()
+    """Merge two serialized sketches (used as an SQLite function in upserts).
+
+    Works on the decoded counts directly, integers where the blobs hold
+    integers: every flush runs this once per row it updates.
+    """
+    zero_count, keys, counts = decode(left)
+    bins = dict(zip(keys, counts, strict=True))
+    get = bins.get
+    right_zero, keys, counts = decode(right)
+    for key, count in zip(keys, counts, strict=True):
+        bins[key] = get(key, 0) + count
+    return encode(bins, zero_count + right_zero)
 
 
 class SketchUnion:

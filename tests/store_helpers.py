@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import sqlite3
+import struct
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -87,6 +88,23 @@ def write_samples(store: MetricsStore, samples: Iterable[tuple]) -> int:
     batch = PendingBatch()
     batch.add_samples(samples)
     return store.write_batch(batch)
+
+
+def pack_v1(bins: dict[int, float], zero_count: float = 0.0) -> bytes:
+    """Serialize buckets in sketch format version 1, as databases before 2 hold.
+
+    Written from the format's description, independently of the decoder:
+    ``<BBdI`` version, flags, zero count, n; n int32 keys; n uint32 counts,
+    or n doubles when flag 1 is set.
+    """
+    keys = sorted(bins)
+    counts = [bins[key] for key in keys]
+    whole = all(float(c).is_integer() and 0 <= c < 2**32 for c in counts)
+    header = struct.pack("<BBdI", 1, 0 if whole else 1, zero_count, len(keys))
+    body = struct.pack(f"<{len(keys)}i", *keys)
+    if whole:
+        return header + body + struct.pack(f"<{len(keys)}I", *map(int, counts))
+    return header + body + struct.pack(f"<{len(keys)}d", *counts)
 
 
 class Row(NamedTuple):
