@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from metrics_store.buffer import EVENT_ERROR, EVENT_SLOW, NOT_EVENT
+from metrics_store.buffer import EVENT_ERROR, EVENT_SLOW
 from metrics_store.sketch import INV_LOG_GAMMA, MIN_INDEXABLE, QuantileSketch
 from metrics_store.timebuckets import MINUTE
 
@@ -86,26 +86,51 @@ class PendingBatch:
         """Fold raw samples from a :class:`~metrics_store.recorder.Recorder` in.
 
         Wall time is ``end + wall_offset``; errors and slow samples weigh 1
-        and become events, the rest weigh ``1 / rate`` of their kind.
+        and become events, the rest weigh ``1 / rate`` of their kind. The
+        aggregates are those :meth:`add_samples` makes of the same samples
+        with those fields filled in, but only events get a full sample tuple:
+        this loop runs once for every sample of every flush.
         """
         weights = {kind: 1.0 / rate for kind, rate in sample_rate.items() if rate > 0}
-        self.add_samples(
-            (
-                end + wall_offset,
-                kind,
-                name,
-                labels,
-                value,
-                1.0
-                if error or value >= slow_ms.get(kind, _INF)
-                else weights.get(kind, 1.0),
-                detail,
-                EVENT_ERROR
-                if error
-                else (EVENT_SLOW if value >= slow_ms.get(kind, _INF) else NOT_EVENT),
-            )
-            for end, kind, name, labels, value, error, detail in raw
-        )
+        # One (slow threshold, weight) pair per kind, looked up once a flush.
+        per_kind: dict[str, tuple[float, float]] = {}
+        aggregates = self.aggregates
+        events = self.events
+        log = math.log
+        ceil = math.ceil
+        count = 0
+        for end, kind, name, labels, value, error, detail in raw:
+            count += 1
+            limits = per_kind.get(kind)
+            if limits is None:
+                limits = per_kind[kind] = (
+                    slow_ms.get(kind, _INF),
+                    weights.get(kind, 1.0),
+                )
+            ts = end + wall_offset
+            if error or value >= limits[0]:
+                weight = 1.0
+                event = EVENT_ERROR if error else EVENT_SLOW
+                events.append((ts, kind, name, labels, value, 1.0, detail, event))
+            else:
+                weight = limits[1]
+            key = ((kind, name, labels), int(ts // MINUTE) * MINUTE)
+            agg = aggregates.get(key)
+            if agg is None:
+                agg = aggregates[key] = Aggregate()
+            agg.count += weight
+            agg.sum += value * weight
+            if value < agg.min:
+                agg.min = value
+            if value > agg.max:
+                agg.max = value
+            if value > MIN_INDEXABLE:
+                bucket = ceil(log(value) * INV_LOG_GAMMA)
+                bins = agg.sketch.bins
+                bins[bucket] = bins.get(bucket, 0.0) + weight
+            else:
+                agg.sketch.zero_count += weight
+        self.samples += count
 
     def drop_oldest(self, keep: int) -> float:
         """Keep the ``keep`` newest aggregates; return the weight dropped."""

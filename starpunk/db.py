@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import Flask, current_app, g
 
 from starpunk import monitoring
+from starpunk.monitoring.sql_timing import execute_untimed
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -18,14 +19,14 @@ def open_connection(path: str | Path) -> sqlite3.Connection:
     """Open the app database in autocommit mode, with rows as ``sqlite3.Row``.
 
     The connection runs in autocommit mode (``isolation_level=None``); writes of
-    more than one statement go through :func:`transaction`.
+    more than one statement go through :func:`transaction`. ``timeout`` is
+    SQLite's busy timeout, so no ``PRAGMA busy_timeout`` is needed.
     """
     connection = monitoring.connect(
         str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
     )
     connection.row_factory = sqlite3.Row
-    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    connection.execute("PRAGMA foreign_keys = ON")
+    execute_untimed(connection, "PRAGMA foreign_keys = ON")
     return connection
 
 

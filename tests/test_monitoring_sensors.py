@@ -6,11 +6,19 @@ import sqlite3
 import threading
 
 import pytest
-from flask import Flask, Response, render_template_string
+from flask import (
+    Flask,
+    Response,
+    redirect,
+    render_template_string,
+    request,
+    stream_template_string,
+)
 
+from starpunk.db import BUSY_TIMEOUT_MS, open_connection
 from starpunk.errors import ConfigError
 from starpunk.monitoring import Monitoring, connect, normalize_sql
-from starpunk.monitoring.http_timing import RequestTimer
+from starpunk.monitoring.http_timing import RequestTimer, status_labels
 from starpunk.monitoring.sql_timing import InstrumentedConnection
 
 
@@ -112,6 +120,61 @@ def test_requests_queries_and_renders_are_recorded(tmp_path):
     assert ("db", "SELECT * FROM t WHERE n = ?", "op=SELECT") in kinds
     assert ("render", "<string>", "") in kinds
     assert all(s[4] >= 0 and s[5] is False for s in recorded)
+
+
+def test_request_answered_by_a_before_request_hook_keeps_its_endpoint(tmp_path):
+    app = make_app(tmp_path)
+
+    @app.before_request
+    def login_first():
+        return redirect("/login") if request.path == "/page/5" else None
+
+    client = app.test_client()
+    assert client.get("/page/5", buffered=True).status_code == 302
+    http = [(s[2], s[3]) for s in samples(app) if s[1] == "http"]
+    assert http == [("page", "method=GET;status=3xx")]
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "labels"),
+    [
+        ("GET", "200 OK", "method=GET;status=2xx"),
+        ("DELETE", "404 NOT FOUND", "method=DELETE;status=4xx"),
+        ("BREW", "418 I'M A TEAPOT", "method=OTHER;status=4xx"),
+        ("GET", "999 ODD", "method=GET;status=5xx"),
+        ("POST", "", "method=POST;status=5xx"),
+    ],
+)
+def test_status_labels_bound_methods_and_classes(method, status, labels):
+    assert status_labels(method, status) == labels
+
+
+def test_streamed_templates_are_timed_once_they_are_consumed(tmp_path):
+    app = make_app(tmp_path)
+
+    @app.route("/streamed")
+    def streamed():
+        return stream_template_string("{% for i in range(3) %}{{ i }}{% endfor %}")
+
+    response = app.test_client().get("/streamed", buffered=True)
+    assert response.data == b"012"
+    renders = [s for s in samples(app) if s[1] == "render"]
+    assert [(s[2], s[3]) for s in renders] == [("<string>", "")]
+
+
+def test_opening_an_app_connection_records_no_set_up_statements(tmp_path):
+    app = make_app(tmp_path)
+
+    connection = open_connection(tmp_path / "site.db")
+    try:
+        assert connection.execute("PRAGMA busy_timeout").fetchone()[0] == (
+            BUSY_TIMEOUT_MS
+        )
+        assert connection.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    finally:
+        connection.close()
+    statements = [s[2] for s in samples(app) if s[1] == "db"]
+    assert statements == ["PRAGMA busy_timeout", "PRAGMA foreign_keys"]
 
 
 def test_server_errors_and_failed_statements_are_events_without_values(tmp_path):

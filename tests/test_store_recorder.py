@@ -156,6 +156,48 @@ def test_slow_threshold_applies_only_to_its_kind(buffer):
     assert [(e[1], e[7]) for e in events] == [("db", EVENT_SLOW)]
 
 
+def test_add_raw_folds_as_add_samples_does_with_weights_filled_in():
+    rates, slow = {"db": 0.25, "http": 1.0}, {"db": 50.0, "http": 500.0}
+    generator = random.Random(7)
+    raw = [
+        (
+            fixed_clock() + generator.uniform(-90.0, 90.0),
+            kind,
+            f"name {generator.randrange(5)}",
+            "op=SELECT" if kind == "db" else "method=GET;status=2xx",
+            generator.choice([0.0, 1e-12, 0.3, 49.9, 50.0, 480.0, 500.0, 2500.0]),
+            generator.random() < 0.05,
+            "detail",
+        )
+        for kind in ("db", "http", "render") * 400
+    ]
+    filled = []
+    for end, kind, name, labels, value, error, detail in raw:
+        slow_sample = value >= slow.get(kind, float("inf"))
+        weight = 1.0 if error or slow_sample else 1.0 / rates.get(kind, 1.0)
+        event = EVENT_ERROR if error else EVENT_SLOW if slow_sample else 0
+        ts = end + WALL_OFFSET
+        filled.append((ts, kind, name, labels, value, weight, detail, event))
+    expected = PendingBatch()
+    expected.add_samples(filled)
+
+    batch = fold(raw, sample_rate=rates, slow_ms=slow)
+
+    assert batch.samples == expected.samples == len(raw)
+    assert batch.events == expected.events
+    assert batch.aggregates.keys() == expected.aggregates.keys()
+    for key, aggregate in batch.aggregates.items():
+        other = expected.aggregates[key]
+        assert (aggregate.count, aggregate.sum, aggregate.min, aggregate.max) == (
+            other.count,
+            other.sum,
+            other.min,
+            other.max,
+        )
+        assert aggregate.sketch.bins == other.sketch.bins
+        assert aggregate.sketch.zero_count == other.sketch.zero_count
+
+
 def test_gauges_are_never_sampled_away(buffer, store, monkeypatch):
     monkeypatch.setattr(random, "random", lambda: 0.999)
     rate, slow = {"process": 0.0}, {"process": 1.0}

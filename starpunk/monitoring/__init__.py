@@ -26,7 +26,7 @@ from metrics_store.recorder import Recorder
 from metrics_store.retention import RetentionPolicy
 from metrics_store.store import MetricsStore
 from metrics_store.timebuckets import iso_utc
-from starpunk.monitoring.http_timing import RequestTimer, tag_endpoint
+from starpunk.monitoring.http_timing import RequestTimer
 from starpunk.monitoring.render_timing import RenderTimer
 from starpunk.monitoring.settings import (
     METRICS_DEFAULTS,
@@ -102,7 +102,6 @@ class Monitoring:
             live_seconds=live_window(settings.flush_seconds),
         )
         set_recorder(self.recorder)
-        app.before_request_funcs.setdefault(None, []).insert(0, tag_endpoint)
         self._timer = RequestTimer(app.wsgi_app, self.recorder, self.start)
         app.wsgi_app = self._timer
         RenderTimer(app, self.recorder)

@@ -6,50 +6,80 @@ from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from typing import Any
 
-from flask import request
-
 from metrics_store.recorder import Recorder
 
-ENDPOINT_KEY = "starpunk.monitoring.endpoint"
 UNMATCHED = "<unmatched>"
-_STATUS_CLASSES = {str(n): f"{n}xx" for n in range(1, 6)}
+# Werkzeug's request object puts itself in the environ under this key.
+REQUEST_KEY = "werkzeug.request"
+
+_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+)
+_NOT_ERRORS = frozenset("1234")
+# Labels by method and first digit of the status, built once rather than per
+# request. Unknown verbs share ``OTHER`` to bound cardinality.
+_LABELS = {
+    (method, digit): f"method={method};status={digit}xx"
+    for method in (*_METHODS, "OTHER")
+    for digit in "12345"
+}
 
 
-def tag_endpoint() -> None:
-    """Before-request hook: note the matched endpoint where the middleware finds it."""
-    request.environ[ENDPOINT_KEY] = request.endpoint
+def status_labels(method: str, status: str) -> str:
+    """Return the labels of a request: its method and its status class."""
+    labels = _LABELS.get((method, status[:1]))
+    if labels is None:
+        digit = status[:1] if status[:1] in _NOT_ERRORS else "5"
+        labels = _LABELS[(method if method in _METHODS else "OTHER", digit)]
+    return labels
 
 
-class _StatusCatcher:
-    """Wraps ``start_response`` to remember the status, nothing else."""
+def endpoint_of(environ: dict) -> str:
+    """Return the endpoint Flask matched for the request being served.
 
-    __slots__ = ("start_response", "status")
+    Werkzeug's request object sits in the environ while the request is
+    served (Flask clears it when its request context ends), so this is read
+    when the app calls ``start_response``, with no hook run per request. A
+    request whose exception propagates out of the app (``PROPAGATE_EXCEPTIONS``)
+    never starts a response and is recorded as ``<unmatched>``, with its
+    path in the error detail.
+    """
+    rule = getattr(environ.get(REQUEST_KEY), "url_rule", None)
+    return getattr(rule, "endpoint", None) or UNMATCHED
 
-    def __init__(self, start_response: Callable) -> None:
-        self.start_response = start_response
-        self.status = "500"
 
-    def __call__(self, status: str, headers: list, exc_info: Any = None) -> Callable:
-        self.status = status
-        return self.start_response(status, headers, exc_info)
+class _TimedResponse:
+    """Catches the status from ``start_response`` and passes the body through.
 
-
-class _TimedBody:
-    """Passes the body through untouched; records when the server closes it.
-
-    The WSGI server calls ``close`` after the last byte went out, so the
-    measurement covers streamed bodies to the end. Iteration is the wrapped
-    iterable's own iterator: no per-chunk work is added.
+    It stands in for ``start_response`` while the app runs, then for the
+    body. The WSGI server calls ``close`` after the last byte went out, so
+    the measurement covers streamed bodies to the end. Iteration is the
+    wrapped iterable's own iterator: no per-chunk work is added.
     """
 
-    __slots__ = ("body", "timer", "environ", "began", "catcher")
+    __slots__ = (
+        "start_response",
+        "status",
+        "endpoint",
+        "body",
+        "timer",
+        "environ",
+        "began",
+    )
 
-    def __init__(self, body, timer, environ, began, catcher) -> None:
-        self.body = body
+    def __init__(self, start_response, timer, environ, began) -> None:
+        self.start_response = start_response
+        self.status = "500"
+        self.endpoint = UNMATCHED
+        self.body: Iterable[bytes] = ()
         self.timer = timer
         self.environ = environ
         self.began = began
-        self.catcher = catcher
+
+    def __call__(self, status: str, headers: list, exc_info: Any = None) -> Callable:
+        self.status = status
+        self.endpoint = endpoint_of(self.environ)
+        return self.start_response(status, headers, exc_info)
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.body)
@@ -60,7 +90,7 @@ class _TimedBody:
             if close is not None:
                 close()
         finally:
-            self.timer.finish(self.environ, self.catcher.status, self.began)
+            self.timer.finish(self.environ, self.endpoint, self.status, self.began)
 
 
 class RequestTimer:
@@ -82,24 +112,21 @@ class RequestTimer:
         if self.on_first_request is not None:
             self.on_first_request()
         began = perf_counter()
-        catcher = _StatusCatcher(start_response)
+        response = _TimedResponse(start_response, self, environ, began)
         try:
-            body = self.wsgi_app(environ, catcher)
+            response.body = self.wsgi_app(environ, response)
         except BaseException:
-            self.finish(environ, "500", began)
+            self.finish(environ, UNMATCHED, "500", began)
             raise
-        return _TimedBody(body, self, environ, began, catcher)
+        return response
 
-    def finish(self, environ: dict, status: str, began: float) -> None:
+    def finish(self, environ: dict, endpoint: str, status: str, began: float) -> None:
         """Record one finished request."""
         end = perf_counter()
         elapsed = (end - began) * 1000.0
-        endpoint = environ.get(ENDPOINT_KEY) or UNMATCHED
-        status_class = _STATUS_CLASSES.get(status[:1], "5xx")
         method = environ.get("REQUEST_METHOD", "GET")
-        labels = f"method={_safe_method(method)};status={status_class}"
         detail = None
-        error = status_class == "5xx"
+        error = status[:1] not in _NOT_ERRORS
         if error or elapsed >= self._slow_ms:
             # The path only: a query string may carry secrets.
             path = environ.get("PATH_INFO", "")[:200]
@@ -107,14 +134,5 @@ class RequestTimer:
             detail = f"{method[:10]} {path}" + (
                 f" id={request_id}" if request_id else ""
             )
+        labels = _LABELS.get((method, status[:1])) or status_labels(method, status)
         self._record(endpoint, labels, elapsed, end, error, detail)
-
-
-_METHODS = frozenset(
-    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
-)
-
-
-def _safe_method(method: str) -> str:
-    """Bound label cardinality: unknown verbs share one label value."""
-    return method if method in _METHODS else "OTHER"
