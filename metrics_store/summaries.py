@@ -68,7 +68,7 @@ def top_by_total(
 
     Ranking sums in SQL, so only the winners' sketches are decoded.
     """
-    rows_sql, params = summary_rows_sql(time_range)
+    rows_sql, params = summary_rows_sql(conn, time_range)
     names = [
         name
         for (name,) in conn.execute(
@@ -128,7 +128,7 @@ def _merge_rows(
     name: str | list[str] | None,
     group: str,
 ) -> dict[tuple[str, str], _Group]:
-    rows_sql, params = summary_rows_sql(time_range)
+    rows_sql, params = summary_rows_sql(conn, time_range)
     clauses = ["s.kind = ?"]
     params = [*params, kind]
     if isinstance(name, str):
