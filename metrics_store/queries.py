@@ -21,6 +21,7 @@ their minute rows, so the newest hour is never stale.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
@@ -278,7 +279,11 @@ def _tier_rows_sql(
         )
     # One primary-key lookup per bucket and series: json_each lists the
     # buckets, the IN list the series.
-    buckets = [bucket for low, high in spans for bucket in range(low, high, width)]
+    buckets = [
+        bucket
+        for low, high in spans
+        for bucket in range(-int(-low // width) * width, math.ceil(high), width)
+    ]
     marks = ", ".join("?" for _ in series)
     return (
         f"SELECT {columns} FROM json_each(?) AS t CROSS JOIN {table} AS r "
