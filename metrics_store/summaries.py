@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from metrics_store.queries import Merger, parse_labels, summary_rows_sql
+from metrics_store.queries import Merger, covering_rows_sql, parse_labels
 from metrics_store.ranges import TimeRange
 from metrics_store.sketch import QuantileSketch
 from metrics_store.store import TOTAL_NAME
+from metrics_store.timebuckets import DAY
 
 ERROR_STATUS = "5xx"
 GROUPS = ("name", "labels", "all")
@@ -68,15 +69,16 @@ def top_by_total(
 
     Ranking sums in SQL, so only the winners' sketches are decoded.
     """
-    rows_sql, params = summary_rows_sql(conn, time_range)
+    where, params = "s.kind = ? AND s.name != ?", [kind, TOTAL_NAME]
+    rows_sql, rows_params = _rows_sql(conn, time_range, where, params)
     names = [
         name
         for (name,) in conn.execute(
             f"SELECT s.name FROM ({rows_sql}) AS r "
             "CROSS JOIN series AS s ON s.id = r.series_id "
-            "WHERE s.kind = ? AND s.name != ? "
+            f"WHERE {where} "
             "GROUP BY s.name ORDER BY sum(r.sum) DESC, s.name LIMIT ?",
-            [*params, kind, TOTAL_NAME, limit],
+            [*rows_params, *params, limit],
         )
     ]
     groups = _merge_rows(conn, time_range, kind, names, "name")
@@ -128,9 +130,8 @@ def _merge_rows(
     name: str | list[str] | None,
     group: str,
 ) -> dict[tuple[str, str], _Group]:
-    rows_sql, params = summary_rows_sql(conn, time_range)
     clauses = ["s.kind = ?"]
-    params = [*params, kind]
+    params: list = [kind]
     if isinstance(name, str):
         clauses.append("s.name = ?")
         params.append(name)
@@ -140,11 +141,13 @@ def _merge_rows(
     else:
         clauses.append("s.name != ?")
         params.append(TOTAL_NAME)
+    where = " AND ".join(clauses)
+    rows_sql, rows_params = _rows_sql(conn, time_range, where, params)
     cursor = conn.execute(
         "SELECT s.name, s.labels, s.unit, r.count, r.sum, r.min, r.max, r.sketch "
         f"FROM ({rows_sql}) AS r CROSS JOIN series AS s ON s.id = r.series_id "
-        f"WHERE {' AND '.join(clauses)}",
-        params,
+        f"WHERE {where}",
+        [*rows_params, *params],
     )
     groups: dict[tuple[str, str], _Group] = {}
     error_labels: dict[str, bool] = {}
@@ -165,6 +168,20 @@ def _merge_rows(
         if is_error:
             found.errors += count
     return groups
+
+
+def _rows_sql(
+    conn: sqlite3.Connection, time_range: TimeRange, where: str, params: list
+) -> tuple[str, list]:
+    # Only the matching series' rows are read, each by its key: a kind's
+    # summary then never reads (or pages in the sketches of) other kinds.
+    series = [
+        series_id
+        for (series_id,) in conn.execute(
+            f"SELECT s.id FROM series AS s WHERE {where}", params
+        )
+    ]
+    return covering_rows_sql(conn, time_range.start, time_range.end, DAY, series)
 
 
 def _summaries(groups: dict, kind: str) -> list[Summary]:
