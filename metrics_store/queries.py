@@ -24,14 +24,14 @@ import json
 import math
 import sqlite3
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from metrics_store.ranges import MetricsQuery, TimeRange
-from metrics_store.sketch import QuantileSketch, bucket_value
+from metrics_store.sketch import QuantileSketch, bucket_value, serialized_quantiles
 from metrics_store.store import TOTAL_KINDS, TOTAL_NAME
 from metrics_store.timebuckets import DAY, HOUR, MINUTE, iso_utc
 
@@ -104,9 +104,13 @@ class SeriesPoints:
 
 
 class Merger:
-    """Accumulates rollup rows into one bucket's statistics."""
+    """Accumulates rollup rows into one bucket's statistics.
 
-    __slots__ = ("count", "sum", "min", "max", "sketch")
+    A bucket of a single row (most chart points) reads its percentiles
+    straight from the stored bytes; a sketch is only built for a second row.
+    """
+
+    __slots__ = ("count", "sum", "min", "max", "sketch", "blob")
 
     def __init__(self) -> None:
         self.count = 0.0
@@ -114,6 +118,7 @@ class Merger:
         self.min = float("inf")
         self.max = float("-inf")
         self.sketch: QuantileSketch | None = None
+        self.blob: bytes | None = None
 
     def add(
         self, count: float, total: float, low: float, high: float, blob: bytes
@@ -125,19 +130,32 @@ class Merger:
             self.min = low
         if high > self.max:
             self.max = high
-        if self.sketch is None:
-            self.sketch = QuantileSketch.from_bytes(blob)
-        else:
+        if self.sketch is not None:
             self.sketch.merge_bytes(blob)
+        elif self.blob is None:
+            self.blob = blob
+        else:
+            self.sketch = QuantileSketch.from_bytes(self.blob).merge_bytes(blob)
+            self.blob = None
+
+    def merged_sketch(self) -> QuantileSketch | None:
+        """The merge of every row's sketch, or None before the first row."""
+        if self.sketch is None and self.blob is not None:
+            self.sketch = QuantileSketch.from_bytes(self.blob)
+            self.blob = None
+        return self.sketch
 
     def point(self, bucket: int) -> Point:
         """Return the merged statistics, percentiles clamped into [min, max]."""
         p50 = p95 = p99 = None
-        if self.sketch is not None:
-            p50, p95, p99 = (
-                _clamp(value, self.min, self.max)
-                for value in sketch_quantiles(self.sketch, QUANTILES)
-            )
+        if self.blob is not None:
+            quantiles = serialized_quantiles(self.blob, QUANTILES)
+        elif self.sketch is not None:
+            quantiles = sketch_quantiles(self.sketch, QUANTILES)
+        else:
+            quantiles = None
+        if quantiles is not None:
+            p50, p95, p99 = (_clamp(v, self.min, self.max) for v in quantiles)
         return Point(bucket, self.count, self.sum, self.min, self.max, p50, p95, p99)
 
 
@@ -424,7 +442,7 @@ def row_point(
     bucket: int, count: float, total: float, low: float, high: float, blob: bytes
 ) -> Point:
     """Build the point of a single rollup row."""
-    p50, p95, p99 = sketch_quantiles(QuantileSketch.from_bytes(blob), QUANTILES)
+    p50, p95, p99 = serialized_quantiles(blob, QUANTILES)
     return Point(
         bucket,
         count,
@@ -487,22 +505,11 @@ def merged_totals(
         f"SELECT (r.bucket / {step}) * {step} AS b, "
         "r.count, r.sum, r.min, r.max, r.sketch "
         f"FROM ({rows_sql}) AS r CROSS JOIN series AS s ON s.id = r.series_id "
-        f"WHERE {where} ORDER BY b",
+        f"WHERE {where}",
         [*params, *filter_params],
     )
-    points: list[Point] = []
-    current = None
-    merger = Merger()
-    for bucket, count, total, low, high, blob in cursor:
-        if bucket != current:
-            if current is not None:
-                points.append(merger.point(current))
-            current = bucket
-            merger = Merger()
-        merger.add(count, total, low, high, blob)
-    if current is not None:
-        points.append(merger.point(current))
-    return points
+    mergers = _merge_by_key(cursor)
+    return [mergers[bucket].point(bucket) for bucket in sorted(mergers)]
 
 
 def merged_totals_by_name(
@@ -523,23 +530,29 @@ def merged_totals_by_name(
         f"SELECT s.name, (r.bucket / {step}) * {step} AS b, "
         "r.count, r.sum, r.min, r.max, r.sketch "
         f"FROM ({rows_sql}) AS r CROSS JOIN series AS s ON s.id = r.series_id "
-        f"WHERE {where} ORDER BY s.name, b",
+        f"WHERE {where}",
         [*params, kind, *names],
     )
+    mergers = _merge_by_key(((name, b), *stats) for name, b, *stats in cursor)
     result: dict[str, list[Point]] = {name: [] for name in names}
-    current = None
-    merger = Merger()
-    for name, bucket, count, total, low, high, blob in cursor:
-        key = (name, bucket)
-        if key != current:
-            if current is not None:
-                result[current[0]].append(merger.point(current[1]))
-            current = key
-            merger = Merger()
-        merger.add(count, total, low, high, blob)
-    if current is not None:
-        result[current[0]].append(merger.point(current[1]))
+    for name, bucket in sorted(mergers):
+        result[name].append(mergers[name, bucket].point(bucket))
     return result
+
+
+def _merge_by_key(rows: Iterable[tuple]) -> dict[Any, Merger]:
+    """Merge rows ``(key, count, sum, min, max, sketch)`` per key, in any order.
+
+    Grouping here rather than sorting in SQL spares the database from
+    copying every sketch into a sorter.
+    """
+    mergers: dict[Any, Merger] = {}
+    for key, count, total, low, high, blob in rows:
+        merger = mergers.get(key)
+        if merger is None:
+            merger = mergers[key] = Merger()
+        merger.add(count, total, low, high, blob)
+    return mergers
 
 
 def counts_by_label(

@@ -13,7 +13,9 @@ import math
 import sqlite3
 import struct
 from array import array
+from bisect import bisect_right
 from collections.abc import Iterable
+from itertools import accumulate
 
 # Below the 1% promised at the API, leaving room for rounding in merges.
 RELATIVE_ACCURACY = 0.0075
@@ -164,6 +166,32 @@ class QuantileSketch:
         for value in values:
             sketch.add(value)
         return sketch
+
+
+def serialized_quantiles(data: bytes, qs: Iterable[float]) -> list[float | None]:
+    """Quantiles of a serialized sketch without rebuilding it.
+
+    Equal to ``QuantileSketch.from_bytes(data).quantiles(qs)``: the stored
+    keys are sorted, so a running sum and a binary search answer each
+    quantile without building a dict.
+    """
+    version, flags, zero_count, size = _HEADER.unpack_from(data)
+    if version != _FORMAT_VERSION:
+        raise ValueError(f"unknown sketch format version {version!r}")
+    view = memoryview(data)
+    end = _HEADER.size + 4 * size
+    keys = view[_HEADER.size : end].cast("i")
+    counts = view[end:].cast("d" if flags & _FLAG_FLOAT_COUNTS else "I")
+    cumulative = list(accumulate(map(float, counts), initial=zero_count))
+    total = zero_count + sum(map(float, counts))
+    results: list[float | None] = []
+    for q in qs:
+        if total <= 0:
+            results.append(None)
+            continue
+        index = bisect_right(cumulative, q * (total - 1))
+        results.append(bucket_value(keys[min(index, size) - 1]) if index else 0.0)
+    return results
 
 
 def merge_serialized(left: bytes, right: bytes) -> bytes:

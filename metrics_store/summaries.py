@@ -118,11 +118,12 @@ class _Group:
         merger.sum += theirs.sum
         merger.min = min(merger.min, theirs.min)
         merger.max = max(merger.max, theirs.max)
-        if theirs.sketch is not None:
-            if merger.sketch is None:
-                merger.sketch = QuantileSketch().merge(theirs.sketch)
+        sketch = theirs.merged_sketch()
+        if sketch is not None:
+            if merger.merged_sketch() is None:
+                merger.sketch = QuantileSketch().merge(sketch)
             else:
-                merger.sketch.merge(theirs.sketch)
+                merger.sketch.merge(sketch)
 
 
 def _merge_rows(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from metrics_store.queries import (
+    Merger,
     averages_by_labels,
     counts_by_label,
     covering_rows_sql,
@@ -17,7 +18,7 @@ from metrics_store.queries import (
     sketch_quantiles,
 )
 from metrics_store.ranges import PRESETS, MetricsQuery, TimeRange, parse_query
-from metrics_store.sketch import QuantileSketch
+from metrics_store.sketch import QuantileSketch, serialized_quantiles
 from metrics_store.store import MetricsStore
 from metrics_store.timebuckets import DAY, HOUR, MINUTE
 from starpunk.monitoring.panels import (
@@ -91,10 +92,31 @@ def test_sketch_quantiles_equal_the_sketch_s_own(seed):
     qs = (0.0, 0.5, 0.95, 0.99, 1.0)
 
     assert sketch_quantiles(sketch, qs) == sketch.quantiles(qs)
+    assert serialized_quantiles(sketch.to_bytes(), qs) == sketch.quantiles(qs)
 
 
 def test_an_empty_sketch_has_no_quantiles():
     assert sketch_quantiles(QuantileSketch(), (0.5, 0.99)) == [None, None]
+    assert serialized_quantiles(QuantileSketch().to_bytes(), (0.5,)) == [None]
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5])
+def test_a_merger_of_any_number_of_rows_equals_the_merged_sketch(rows):
+    rng = random.Random(rows)
+    parts = [
+        QuantileSketch.of(rng.uniform(1, 50) for _ in range(30)) for _ in range(rows)
+    ]
+    merger = Merger()
+    for part in parts:
+        merger.add(part.count, 1.0, 0.0, 100.0, part.to_bytes())
+    merged = QuantileSketch()
+    for part in parts:
+        merged.merge(part)
+
+    point = merger.point(0)
+
+    assert [point.p50, point.p95, point.p99] == merged.quantiles((0.5, 0.95, 0.99))
+    assert merger.merged_sketch().bins == merged.bins
 
 
 @pytest.mark.parametrize(
