@@ -36,9 +36,11 @@ EVENT_LIMIT = 25
 WIDE_WIDTH = 2 * WIDTH
 # A line of more than a few hundred buckets shows no more on screen, and
 # every row read costs a sketch merge: long ranges chart wider buckets.
-# Beyond an hour the next width is a day, since buckets of a few hours
-# would still read every hour row, while a day reads one day row.
-MAX_CHART_POINTS = 200
+# Six hours of minutes fit, so a bucket there is one row whose percentiles
+# come straight from its bytes. Beyond an hour the next width is a day,
+# since buckets of a few hours would still read every hour row, while a
+# day reads one day row.
+MAX_CHART_POINTS = 360
 CHART_STEPS = (
     MINUTE,
     2 * MINUTE,
