@@ -20,8 +20,6 @@ their minute rows, so the newest hour is never stale.
 
 from __future__ import annotations
 
-import json
-import math
 import sqlite3
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,9 +29,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from metrics_store.ranges import MetricsQuery, TimeRange
+from metrics_store.row_sources import bucket_rows_sql, covering_rows_sql
 from metrics_store.sketch import QuantileSketch, bucket_value, serialized_quantiles
 from metrics_store.store import TOTAL_KINDS, TOTAL_NAME
-from metrics_store.timebuckets import DAY, HOUR, MINUTE, iso_utc
+from metrics_store.timebuckets import iso_utc
 
 QUANTILES = (0.5, 0.95, 0.99)
 ROUND_DIGITS = 6
@@ -204,177 +203,6 @@ def clean_number(value: float | None) -> int | float | None:
     if value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value
-
-
-# -- row sources ------------------------------------------------------------
-
-
-def bucket_rows_sql(time_range: TimeRange) -> tuple[str, list[Any]]:
-    """SQL yielding ``(bucket, series_id, count, sum, min, max, sketch)`` rows.
-
-    At hour resolution a bucket may come as several minute rows of one
-    series; callers group by ``(bucket, series_id)``.
-    """
-    start, end = time_range.start, time_range.end
-    if time_range.resolution == "minute":
-        return (
-            "SELECT bucket, series_id, count, sum, min, max, sketch "
-            "FROM rollup_minute WHERE bucket >= ? AND bucket < ?",
-            [start, end],
-        )
-    return _hour_rows_sql(start, end)
-
-
-def summary_rows_sql(
-    conn: sqlite3.Connection, time_range: TimeRange
-) -> tuple[str, list[Any]]:
-    """SQL yielding rows that cover the range once, reading as few as possible.
-
-    Bucket values are not meaningful here, only the coverage; see
-    :func:`covering_rows_sql`.
-    """
-    return covering_rows_sql(conn, time_range.start, time_range.end, DAY)
-
-
-def covering_rows_sql(
-    conn: sqlite3.Connection,
-    start: int,
-    end: int,
-    width: int,
-    series: list[int] | None = None,
-) -> tuple[str, list[Any]]:
-    """SQL yielding rows that cover ``[start, end)`` once, from the coarsest tiers.
-
-    Every row lies inside one ``width``-aligned bucket, so callers may group
-    rows by ``bucket / width``: whole days come from ``rollup_day`` when
-    ``width`` is a multiple of a day, unless the day or one of its hours is
-    waiting for a rollup (then from its hours); whole hours from
-    ``rollup_hour`` (or their minutes while dirty) when ``width`` is a
-    multiple of an hour; everything else from ``rollup_minute``.
-
-    With ``series`` (ids), only their rows are read, each found by its key
-    rather than by scanning every series in the range: a chart of one total
-    series then reads one row per bucket, not two hundred.
-    """
-    first_hour = -((-start) // HOUR) * HOUR
-    last_hour = (end // HOUR) * HOUR
-    if width % HOUR or first_hour >= last_hour:
-        return _tier_rows_sql("rollup_minute", [(start, end)], MINUTE, series)
-    first_day = -((-first_hour) // DAY) * DAY
-    last_day = (last_hour // DAY) * DAY
-    parts: list[tuple[str, list[Any]]] = []
-    if width % DAY == 0 and first_day < last_day:
-        parts.extend(_day_rows_sql(conn, first_day, last_day, series))
-        parts.append(_hour_rows_sql(first_hour, first_day, series))
-        parts.append(_hour_rows_sql(last_day, last_hour, series))
-    else:
-        parts.append(_hour_rows_sql(first_hour, last_hour, series))
-    parts.append(
-        _tier_rows_sql(
-            "rollup_minute", [(start, first_hour), (last_hour, end)], MINUTE, series
-        )
-    )
-    return (
-        " UNION ALL ".join(sql for sql, _ in parts),
-        [param for _, params in parts for param in params],
-    )
-
-
-def _tier_rows_sql(
-    table: str,
-    spans: list[tuple[int, int]],
-    width: int,
-    series: list[int] | None,
-    extra: str = "",
-) -> tuple[str, list[Any]]:
-    columns = "r.bucket AS bucket, r.series_id AS series_id, r.count AS count, "
-    columns += "r.sum AS sum, r.min AS min, r.max AS max, r.sketch AS sketch"
-    if series is None:
-        where = " OR ".join("(r.bucket >= ? AND r.bucket < ?)" for _ in spans)
-        return (
-            f"SELECT {columns} FROM {table} AS r WHERE ({where}){extra}",
-            [bound for span in spans for bound in span],
-        )
-    # One primary-key lookup per bucket and series: json_each lists the
-    # buckets, the IN list the series.
-    buckets = [
-        bucket
-        for low, high in spans
-        for bucket in range(-int(-low // width) * width, math.ceil(high), width)
-    ]
-    marks = ", ".join("?" for _ in series)
-    return (
-        f"SELECT {columns} FROM json_each(?) AS t CROSS JOIN {table} AS r "
-        f"ON r.bucket = t.value WHERE r.series_id IN ({marks}){extra}",
-        [json.dumps(buckets), *series],
-    )
-
-
-def _day_rows_sql(
-    conn: sqlite3.Connection, start: int, end: int, series: list[int] | None
-) -> list[tuple[str, list[Any]]]:
-    # A day still waiting for its rollup, or holding an hour that is, is
-    # read from its hours instead, so a summary is never stale. Those days
-    # are few (today, and any day a late flush touched), so they are looked
-    # up first and the rest is read as plain ranges of day rows.
-    stale = sorted(
-        day
-        for (day,) in conn.execute(
-            "SELECT bucket FROM dirty_days WHERE bucket >= ? AND bucket < ? "
-            f"UNION SELECT (bucket / {DAY}) * {DAY} FROM dirty_hours "
-            "WHERE bucket >= ? AND bucket < ?",
-            (start, end, start, end),
-        )
-    )
-    fresh: list[tuple[int, int]] = []
-    parts: list[tuple[str, list[Any]]] = []
-    cursor = start
-    for run_start, run_end in _runs(stale, DAY):
-        if cursor < run_start:
-            fresh.append((cursor, run_start))
-        parts.append(_hour_rows_sql(run_start, run_end, series))
-        cursor = run_end
-    if cursor < end:
-        fresh.append((cursor, end))
-    if fresh:
-        parts.append(_tier_rows_sql("rollup_day", fresh, DAY, series))
-    return parts
-
-
-def _runs(buckets: list[int], width: int) -> list[tuple[int, int]]:
-    """Sorted bucket starts joined into ``[start, end)`` runs of adjacent buckets."""
-    runs: list[tuple[int, int]] = []
-    for bucket in buckets:
-        if runs and runs[-1][1] == bucket:
-            runs[-1] = (runs[-1][0], bucket + width)
-        else:
-            runs.append((bucket, bucket + width))
-    return runs
-
-
-def _hour_rows_sql(
-    start: int, end: int, series: list[int] | None = None
-) -> tuple[str, list[Any]]:
-    # CROSS JOIN keeps dirty_hours (a handful of rows) as the outer loop, so
-    # each dirty hour is one primary-key range scan of rollup_minute.
-    hours_sql, hours_params = _tier_rows_sql(
-        "rollup_hour",
-        [(start, end)],
-        HOUR,
-        series,
-        " AND r.bucket NOT IN (SELECT bucket FROM dirty_hours)",
-    )
-    only = ""
-    if series is not None:
-        only = f" AND m.series_id IN ({', '.join('?' for _ in series)})"
-    return (
-        f"{hours_sql} UNION ALL "
-        "SELECT d.bucket, m.series_id, m.count, m.sum, m.min, m.max, m.sketch "
-        "FROM dirty_hours AS d CROSS JOIN rollup_minute AS m "
-        f"ON m.bucket >= d.bucket AND m.bucket < d.bucket + {HOUR} "
-        f"WHERE d.bucket >= ? AND d.bucket < ?{only}",
-        [*hours_params, start, end, *(series or [])],
-    )
 
 
 # Every query below reads rollup rows by their primary key range and looks

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from metrics_store.queries import Merger, covering_rows_sql, parse_labels
+from metrics_store.queries import Merger, parse_labels
 from metrics_store.ranges import TimeRange
+from metrics_store.row_sources import covering_rows_sql
 from metrics_store.sketch import QuantileSketch
 from metrics_store.store import TOTAL_NAME
 from metrics_store.timebuckets import DAY

@@ -11,13 +11,13 @@ from metrics_store.queries import (
     Merger,
     averages_by_labels,
     counts_by_label,
-    covering_rows_sql,
     merged_totals,
     merged_totals_by_name,
     query_series,
     sketch_quantiles,
 )
 from metrics_store.ranges import PRESETS, MetricsQuery, TimeRange, parse_query
+from metrics_store.row_sources import covering_rows_sql
 from metrics_store.sketch import QuantileSketch, serialized_quantiles
 from metrics_store.store import MetricsStore
 from metrics_store.timebuckets import DAY, HOUR, MINUTE
