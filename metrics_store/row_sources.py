@@ -51,6 +51,7 @@ def covering_rows_sql(
     end: int,
     width: int,
     series: list[int] | None = None,
+    closed_days: list[tuple[int, int]] | None = None,
 ) -> tuple[str, list[Any]]:
     """SQL yielding rows that cover ``[start, end)`` once, from the coarsest tiers.
 
@@ -64,6 +65,10 @@ def covering_rows_sql(
     With ``series`` (ids), only their rows are read, each found by its key
     rather than by scanning every series in the range: a chart of one total
     series then reads one row per bucket, not two hundred.
+
+    With ``closed_days`` (from :func:`closed_day_spans`), those day rows are
+    left out, for a caller that reads them apart; the other days are read
+    from their hours.
     """
     first_hour = -((-start) // HOUR) * HOUR
     last_hour = (end // HOUR) * HOUR
@@ -73,7 +78,7 @@ def covering_rows_sql(
     last_day = (last_hour // DAY) * DAY
     parts: list[tuple[str, list[Any]]] = []
     if width % DAY == 0 and first_day < last_day:
-        parts.extend(_day_rows_sql(conn, first_day, last_day, series))
+        parts.extend(_day_rows_sql(conn, first_day, last_day, series, closed_days))
         parts.append(_hour_rows_sql(first_hour, first_day, series))
         parts.append(_hour_rows_sql(last_day, last_hour, series))
     else:
@@ -119,9 +124,26 @@ def _tier_rows_sql(
     )
 
 
-def _day_rows_sql(
-    conn: sqlite3.Connection, start: int, end: int, series: list[int] | None
-) -> list[tuple[str, list[Any]]]:
+def closed_day_spans(
+    conn: sqlite3.Connection, start: int, end: int
+) -> list[tuple[int, int]]:
+    """Spans of whole days in ``[start, end)`` whose day rows are up to date.
+
+    These are the days :func:`covering_rows_sql` reads from ``rollup_day``
+    at a width of a day; the others are waiting for a rollup.
+    """
+    first_hour = -((-start) // HOUR) * HOUR
+    last_hour = (end // HOUR) * HOUR
+    first_day = -((-first_hour) // DAY) * DAY
+    last_day = (last_hour // DAY) * DAY
+    if first_hour >= last_hour or first_day >= last_day:
+        return []
+    return _split_days(conn, first_day, last_day)[0]
+
+
+def _split_days(
+    conn: sqlite3.Connection, start: int, end: int
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     # A day still waiting for its rollup, or holding an hour that is, is
     # read from its hours instead, so a summary is never stale. Those days
     # are few (today, and any day a late flush touched), so they are looked
@@ -135,16 +157,36 @@ def _day_rows_sql(
             (start, end, start, end),
         )
     )
-    fresh: list[tuple[int, int]] = []
-    parts: list[tuple[str, list[Any]]] = []
+    return _complement(_runs(stale, DAY), start, end), _runs(stale, DAY)
+
+
+def _complement(
+    spans: list[tuple[int, int]], start: int, end: int
+) -> list[tuple[int, int]]:
+    """The parts of ``[start, end)`` outside sorted, disjoint ``spans``."""
+    gaps = []
     cursor = start
-    for run_start, run_end in _runs(stale, DAY):
-        if cursor < run_start:
-            fresh.append((cursor, run_start))
-        parts.append(_hour_rows_sql(run_start, run_end, series))
-        cursor = run_end
+    for low, high in spans:
+        if cursor < low:
+            gaps.append((cursor, low))
+        cursor = max(cursor, high)
     if cursor < end:
-        fresh.append((cursor, end))
+        gaps.append((cursor, end))
+    return gaps
+
+
+def _day_rows_sql(
+    conn: sqlite3.Connection,
+    start: int,
+    end: int,
+    series: list[int] | None,
+    closed_days: list[tuple[int, int]] | None,
+) -> list[tuple[str, list[Any]]]:
+    if closed_days is None:
+        fresh, stale = _split_days(conn, start, end)
+    else:
+        fresh, stale = [], _complement(closed_days, start, end)
+    parts = [_hour_rows_sql(low, high, series) for low, high in stale]
     if fresh:
         parts.append(_tier_rows_sql("rollup_day", fresh, DAY, series))
     return parts

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from itertools import chain
 
+from metrics_store.closed_days import closed_day_merges
 from metrics_store.queries import Merger, parse_labels
 from metrics_store.ranges import TimeRange
 from metrics_store.row_sources import covering_rows_sql
@@ -71,7 +73,13 @@ def top_by_total(
     Ranking sums in SQL, so only the winners' sketches are decoded.
     """
     where, params = "s.kind = ? AND s.name != ?", [kind, TOTAL_NAME]
-    rows_sql, rows_params = _rows_sql(conn, time_range, where, params)
+    series = [
+        series_id
+        for (series_id,) in conn.execute(
+            f"SELECT s.id FROM series AS s WHERE {where}", params
+        )
+    ]
+    rows_sql, rows_params = _rows_sql(conn, time_range, series)
     names = [
         name
         for (name,) in conn.execute(
@@ -146,16 +154,29 @@ def _merge_rows(
         clauses.append("s.name != ?")
         params.append(TOTAL_NAME)
     where = " AND ".join(clauses)
-    rows_sql, rows_params = _rows_sql(conn, time_range, where, params)
+    series = {
+        series_id: (series_name, labels, unit)
+        for series_id, series_name, labels, unit in conn.execute(
+            f"SELECT s.id, s.name, s.labels, s.unit FROM series AS s WHERE {where}",
+            params,
+        )
+    }
+    spans, closed = closed_day_merges(
+        conn, time_range.start, time_range.end, list(series)
+    )
+    rows_sql, rows_params = _rows_sql(conn, time_range, list(series), spans)
     cursor = conn.execute(
         "SELECT s.name, s.labels, s.unit, r.count, r.sum, r.min, r.max, r.sketch "
         f"FROM ({rows_sql}) AS r CROSS JOIN series AS s ON s.id = r.series_id "
         f"WHERE {where}",
         [*rows_params, *params],
     )
+    closed_rows = ((*series[series_id], *merge) for series_id, merge in closed.items())
     groups: dict[tuple[str, str], _Group] = {}
     error_labels: dict[str, bool] = {}
-    for series_name, labels, unit, count, total, low, high, blob in cursor:
+    for series_name, labels, unit, count, total, low, high, blob in chain(
+        closed_rows, cursor
+    ):
         if group == "name":
             key = (series_name, "")
         elif group == "labels":
@@ -175,21 +196,23 @@ def _merge_rows(
 
 
 def _rows_sql(
-    conn: sqlite3.Connection, time_range: TimeRange, where: str, params: list
+    conn: sqlite3.Connection,
+    time_range: TimeRange,
+    series: list[int],
+    closed_days: list[tuple[int, int]] | None = None,
 ) -> tuple[str, list]:
     # A few series' rows are read each by its key, so a summary of a few
     # names never reads other series' rows. When most series match, one
     # scan of the range is cheaper than a lookup per row.
-    series: list[int] | None = [
-        series_id
-        for (series_id,) in conn.execute(
-            f"SELECT s.id FROM series AS s WHERE {where}", params
-        )
-    ]
     (everything,) = conn.execute("SELECT count(*) FROM series").fetchone()
-    if len(series) * 2 > everything:
-        series = None
-    return covering_rows_sql(conn, time_range.start, time_range.end, DAY, series)
+    return covering_rows_sql(
+        conn,
+        time_range.start,
+        time_range.end,
+        DAY,
+        None if len(series) * 2 > everything else series,
+        closed_days,
+    )
 
 
 def _summaries(groups: dict, kind: str) -> list[Summary]:
