@@ -1,4 +1,4 @@
-"""Dashboard and JSON latency for 1h, 24h, 7d and 90d over a full-retention store.
+"""Dashboard and JSON latency for every range preset over a full-retention store.
 
 The store holds 200 series at full retention (minute rows for 7 days, hour
 rows for 400 days; see :mod:`bench.seed_history`), seeded once and cached
@@ -33,7 +33,7 @@ from bench.common import (
 )
 
 MODULE = "bench.queries"
-RANGES = ("1h", "24h", "7d", "90d")
+RANGES = ("1h", "6h", "24h", "7d", "30d", "90d")
 CACHE = RESULTS_DIR / "cache"
 FULL_STORE = {"series": 200, "minute_days": 7, "hour_days": 400}
 QUICK_STORE = {"series": 20, "minute_days": 1, "hour_days": 14}

@@ -5,7 +5,9 @@ order, one day per transaction, with the journal and syncing off while
 seeding (the file is switched back to WAL at the end). Sketches are real
 :class:`QuantileSketch` blobs built from log-normal samples, but only a
 small pool of them per series profile and rate is built; rows cycle through
-the pool, so seeding costs database writes, not sketch building.
+the pool, so seeding costs database writes, not sketch building. The
+later migrations and a day rollup then add the per-kind totals and the day
+tier, which takes a few minutes more.
 
 Each series has a rate in samples per minute. A series under one sample a
 minute is missing from some minutes (a gap, as in production); the others
@@ -17,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import shutil
 import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +31,7 @@ from metrics_store.sketch import QuantileSketch
 from metrics_store.store import MetricsStore, default_migrations_dir, unit_for
 from metrics_store.timebuckets import DAY, HOUR, MINUTE, floor_to
 
-SEED_FORMAT = 2  # bump when the seeding changes, so cached files are rebuilt
+SEED_FORMAT = 3  # bump when the seeding changes, so cached files are rebuilt
 POOL_SIZE = 24
 
 # (median, spread) of log-normal values per profile, in the series' unit.
@@ -148,11 +152,15 @@ def seed(
         raise FileExistsError(f"refusing to seed over an existing file {path}")
     began = time.perf_counter()
     end = end if end is not None else floor_to(time.time(), MINUTE) + MINUTE
-    # Create and migrate the schema, then let go of the file: seeding switches
-    # the journal off, which needs no other connection open on it.
-    store = MetricsStore(path)
-    store.connection()
-    store.close()
+    with tempfile.TemporaryDirectory() as folder:
+        # Rows go in at the first schema version; the later migrations then
+        # derive what they add (per-kind totals, days to roll up) from them,
+        # as they would on a live site.
+        first = Path(folder)
+        shutil.copy(default_migrations_dir() / "0001_initial.sql", first)
+        initial = MetricsStore(path, migrations_dir=first)
+        initial.connection()
+        initial.close()
     plans = plan_series(series)
     rng = random.Random(42)
     pools = {}
@@ -192,6 +200,9 @@ def seed(
         conn.execute("PRAGMA journal_mode = WAL")
     finally:
         conn.close()
+    upgraded = MetricsStore(path)
+    upgraded.rollup_days()
+    upgraded.close()
     return {
         "series": len(plans),
         "minute_days": minute_days,

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from bisect import bisect_right
 from collections.abc import Iterable
+from itertools import accumulate
 
 from metrics_store.sketch_format import decode, encode
 
@@ -143,6 +145,27 @@ class QuantileSketch:
         for value in values:
             sketch.add(value)
         return sketch
+
+
+def serialized_quantiles(data: bytes, qs: Iterable[float]) -> list[float | None]:
+    """Quantiles of a serialized sketch without rebuilding it.
+
+    Equal to ``QuantileSketch.from_bytes(data).quantiles(qs)``: the stored
+    keys are sorted, so a running sum and a binary search answer each
+    quantile without building a dict.
+    """
+    zero_count, keys, counts = decode(data)
+    size = len(keys)
+    cumulative = list(accumulate(map(float, counts), initial=float(zero_count)))
+    total = cumulative[-1]
+    results: list[float | None] = []
+    for q in qs:
+        if total <= 0:
+            results.append(None)
+            continue
+        index = bisect_right(cumulative, q * (total - 1))
+        results.append(bucket_value(keys[min(index, size) - 1]) if index else 0.0)
+    return results
 
 
 def merge_serialized(left: bytes, right: bytes) -> bytes:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from itertools import chain
 
-from metrics_store.queries import Merger, parse_labels, summary_rows_sql
+from metrics_store.closed_days import closed_day_merges
+from metrics_store.queries import Merger, parse_labels
 from metrics_store.ranges import TimeRange
+from metrics_store.row_sources import covering_rows_sql
 from metrics_store.sketch import QuantileSketch
 from metrics_store.store import TOTAL_NAME
+from metrics_store.timebuckets import DAY
 
 ERROR_STATUS = "5xx"
 GROUPS = ("name", "labels", "all")
@@ -68,15 +72,24 @@ def top_by_total(
 
     Ranking sums in SQL, so only the winners' sketches are decoded.
     """
-    rows_sql, params = summary_rows_sql(time_range)
+    where, params = "s.kind = ? AND s.name != ?", [kind, TOTAL_NAME]
+    series = [
+        series_id
+        for (series_id,) in conn.execute(
+            f"SELECT s.id FROM series AS s WHERE {where}", params
+        )
+    ]
+    rows_sql, rows_params = _rows_sql(conn, time_range, series)
     names = [
         name
         for (name,) in conn.execute(
-            f"SELECT s.name FROM ({rows_sql}) AS r "
+            # Totals per series first: one series lookup each, not one per row.
+            "SELECT s.name FROM (SELECT series_id, sum(sum) AS sum "
+            f"FROM ({rows_sql}) GROUP BY series_id) AS r "
             "CROSS JOIN series AS s ON s.id = r.series_id "
-            "WHERE s.kind = ? AND s.name != ? "
+            f"WHERE {where} "
             "GROUP BY s.name ORDER BY sum(r.sum) DESC, s.name LIMIT ?",
-            [*params, kind, TOTAL_NAME, limit],
+            [*rows_params, *params, limit],
         )
     ]
     groups = _merge_rows(conn, time_range, kind, names, "name")
@@ -114,11 +127,12 @@ class _Group:
         merger.sum += theirs.sum
         merger.min = min(merger.min, theirs.min)
         merger.max = max(merger.max, theirs.max)
-        if theirs.sketch is not None:
-            if merger.sketch is None:
-                merger.sketch = QuantileSketch().merge(theirs.sketch)
+        sketch = theirs.merged_sketch()
+        if sketch is not None:
+            if merger.merged_sketch() is None:
+                merger.sketch = QuantileSketch().merge(sketch)
             else:
-                merger.sketch.merge(theirs.sketch)
+                merger.sketch.merge(sketch)
 
 
 def _merge_rows(
@@ -128,9 +142,8 @@ def _merge_rows(
     name: str | list[str] | None,
     group: str,
 ) -> dict[tuple[str, str], _Group]:
-    rows_sql, params = summary_rows_sql(time_range)
     clauses = ["s.kind = ?"]
-    params = [*params, kind]
+    params: list = [kind]
     if isinstance(name, str):
         clauses.append("s.name = ?")
         params.append(name)
@@ -140,15 +153,30 @@ def _merge_rows(
     else:
         clauses.append("s.name != ?")
         params.append(TOTAL_NAME)
+    where = " AND ".join(clauses)
+    series = {
+        series_id: (series_name, labels, unit)
+        for series_id, series_name, labels, unit in conn.execute(
+            f"SELECT s.id, s.name, s.labels, s.unit FROM series AS s WHERE {where}",
+            params,
+        )
+    }
+    spans, closed = closed_day_merges(
+        conn, time_range.start, time_range.end, list(series)
+    )
+    rows_sql, rows_params = _rows_sql(conn, time_range, list(series), spans)
     cursor = conn.execute(
         "SELECT s.name, s.labels, s.unit, r.count, r.sum, r.min, r.max, r.sketch "
         f"FROM ({rows_sql}) AS r CROSS JOIN series AS s ON s.id = r.series_id "
-        f"WHERE {' AND '.join(clauses)}",
-        params,
+        f"WHERE {where}",
+        [*rows_params, *params],
     )
+    closed_rows = ((*series[series_id], *merge) for series_id, merge in closed.items())
     groups: dict[tuple[str, str], _Group] = {}
     error_labels: dict[str, bool] = {}
-    for series_name, labels, unit, count, total, low, high, blob in cursor:
+    for series_name, labels, unit, count, total, low, high, blob in chain(
+        closed_rows, cursor
+    ):
         if group == "name":
             key = (series_name, "")
         elif group == "labels":
@@ -165,6 +193,26 @@ def _merge_rows(
         if is_error:
             found.errors += count
     return groups
+
+
+def _rows_sql(
+    conn: sqlite3.Connection,
+    time_range: TimeRange,
+    series: list[int],
+    closed_days: list[tuple[int, int]] | None = None,
+) -> tuple[str, list]:
+    # A few series' rows are read each by its key, so a summary of a few
+    # names never reads other series' rows. When most series match, one
+    # scan of the range is cheaper than a lookup per row.
+    (everything,) = conn.execute("SELECT count(*) FROM series").fetchone()
+    return covering_rows_sql(
+        conn,
+        time_range.start,
+        time_range.end,
+        DAY,
+        None if len(series) * 2 > everything else series,
+        closed_days,
+    )
 
 
 def _summaries(groups: dict, kind: str) -> list[Summary]:

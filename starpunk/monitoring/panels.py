@@ -11,10 +11,10 @@ from markupsafe import Markup
 from metrics_store.activity import Event, Worker, count_events, recent_events
 from metrics_store.queries import (
     Point,
+    averages_by_labels,
     counts_by_label,
     merged_totals,
     merged_totals_by_name,
-    query_series,
 )
 from metrics_store.ranges import MetricsQuery, TimeRange
 from metrics_store.summaries import (
@@ -23,6 +23,7 @@ from metrics_store.summaries import (
     summarize_with_total,
     top_by_total,
 )
+from metrics_store.timebuckets import DAY, HOUR, MINUTE, floor_to
 from starpunk.monitoring.formatting import format_ratio, format_value
 from starpunk.monitoring.svg_charts import WIDTH, Frame, Line, legend, line_chart
 
@@ -33,6 +34,23 @@ TOP_STATEMENTS = 15
 TOP_TEMPLATES = 6
 EVENT_LIMIT = 25
 WIDE_WIDTH = 2 * WIDTH
+# A line of more than a few hundred buckets shows no more on screen, and
+# every row read costs a sketch merge: long ranges chart wider buckets.
+# Six hours of minutes fit, so a bucket there is one row whose percentiles
+# come straight from its bytes. Beyond an hour the next width is a day,
+# since buckets of a few hours would still read every hour row, while a
+# day reads one day row.
+MAX_CHART_POINTS = 360
+CHART_STEPS = (
+    MINUTE,
+    2 * MINUTE,
+    5 * MINUTE,
+    10 * MINUTE,
+    15 * MINUTE,
+    30 * MINUTE,
+    HOUR,
+    DAY,
+)
 DETAIL_RATE_TITLES = {
     "http": "Requests by status class",
     "db": "Calls",
@@ -91,20 +109,41 @@ class DashboardView:
 class RateScale:
     """Turns a bucket's count into a per-minute rate.
 
-    The newest hour is still filling: its count is divided by the minutes
-    elapsed so far, not by 60, so the line does not dip at the right edge.
+    A bucket is divided by the part of it that lies in the range and has
+    already happened: the newest bucket is still filling, and with wide
+    chart buckets the oldest may start before the range, so neither line
+    dips at its edge.
     """
 
-    def __init__(self, time_range: TimeRange, now: float | None) -> None:
-        self.step = time_range.step
+    def __init__(
+        self, time_range: TimeRange, now: float | None, step: int | None = None
+    ) -> None:
+        self.step = step or time_range.step
+        self.start = time_range.start
+        self.end = time_range.end
         self.now = now
 
     def __call__(self, bucket: int, count: float) -> float:
         """Return ``count`` per minute of the bucket's elapsed time."""
-        seconds = self.step
+        begins = max(bucket, self.start)
+        ends = min(bucket + self.step, self.end)
         if self.now is not None and bucket <= self.now < bucket + self.step:
-            seconds = max(60.0, self.now - bucket)
-        return count * 60.0 / seconds
+            ends = max(begins + MINUTE, min(self.now, ends))
+        return count * 60.0 / max(MINUTE, ends - begins)
+
+
+def chart_step(time_range: TimeRange) -> int:
+    """Bucket width for the range's charts: its own, or wider for long ranges.
+
+    The narrowest of ``CHART_STEPS`` (and at least the range's step) that
+    keeps a line within ``MAX_CHART_POINTS`` buckets.
+    """
+    for step in CHART_STEPS:
+        if step % time_range.step:
+            continue
+        if -(-time_range.span // step) <= MAX_CHART_POINTS:
+            return step
+    return CHART_STEPS[-1]
 
 
 def make_chart(
@@ -114,10 +153,17 @@ def make_chart(
     lines: list[Line],
     time_range: TimeRange,
     wide: bool = False,
+    step: int | None = None,
 ) -> Chart:
-    """Draw lines over the range's buckets (twice as wide for a full-row panel)."""
+    """Draw lines over the range's buckets (twice as wide for a full-row panel).
+
+    ``step`` draws wider buckets than the range's own, aligned to UTC.
+    """
     width = WIDE_WIDTH if wide else WIDTH
-    frame = Frame(time_range.start, time_range.end, time_range.step, width)
+    step = step or time_range.step
+    frame = Frame(
+        floor_to(time_range.start, step), -floor_to(-time_range.end, step), step, width
+    )
     return Chart(
         key=key,
         title=title,
@@ -134,19 +180,26 @@ def build_overview(
     """Site-wide panels: traffic, latency, database, rendering and processes."""
     time_range = query.time_range
     view = DashboardView(query)
-    per_minute = RateScale(time_range, now)
+    step = chart_step(time_range)
+    per_minute = RateScale(time_range, now, step)
 
-    by_status = counts_by_label(conn, time_range, "http", "status")
-    http = merged_totals(conn, time_range, "http")
+    by_status = counts_by_label(conn, time_range, "http", "status", step=step)
+    http = merged_totals(conn, time_range, "http", step=step)
     view.charts["requests"] = make_chart(
         "requests",
         "Requests by status class",
         "req/min",
         _status_lines(by_status, per_minute),
         time_range,
+        step=step,
     )
     view.charts["errors"] = make_chart(
-        "errors", "Error rate", "percent", _error_lines(by_status), time_range
+        "errors",
+        "Error rate",
+        "percent",
+        _error_lines(by_status),
+        time_range,
+        step=step,
     )
     view.charts["latency"] = make_chart(
         "latency",
@@ -155,18 +208,25 @@ def build_overview(
         _percentile_lines(http),
         time_range,
         wide=True,
+        step=step,
     )
 
-    db = merged_totals(conn, time_range, "db")
+    db = merged_totals(conn, time_range, "db", step=step)
     view.charts["db_rate"] = make_chart(
         "db_rate",
         "Database queries",
         "queries/min",
         [Line("queries", {p.bucket: per_minute(p.bucket, p.count) for p in db}, "s3")],
         time_range,
+        step=step,
     )
     view.charts["db_latency"] = make_chart(
-        "db_latency", "Query latency", "ms", _percentile_lines(db), time_range
+        "db_latency",
+        "Query latency",
+        "ms",
+        _percentile_lines(db),
+        time_range,
+        step=step,
     )
 
     view.templates = summarize(conn, time_range, "render")
@@ -174,10 +234,11 @@ def build_overview(
         "render",
         "Render time p95 by template",
         "ms",
-        _name_lines(conn, time_range, "render", view.templates[:TOP_TEMPLATES]),
+        _name_lines(conn, time_range, "render", view.templates[:TOP_TEMPLATES], step),
         time_range,
+        step=step,
     )
-    _process_charts(conn, view)
+    _process_charts(conn, view, step)
 
     view.endpoints, http_total = summarize_with_total(conn, time_range, "http")
     view.statements = top_by_total(conn, time_range, "db", TOP_STATEMENTS)
@@ -193,14 +254,15 @@ def build_detail(
     time_range = query.time_range
     kind, name = query.kind or "http", query.name
     view = DashboardView(query)
-    per_minute = RateScale(time_range, now)
+    step = chart_step(time_range)
+    per_minute = RateScale(time_range, now, step)
 
     if kind == "process":
-        _process_charts(conn, view, only=name)
+        _process_charts(conn, view, step, only=name)
         return view
-    totals = merged_totals(conn, time_range, kind, name)
+    totals = merged_totals(conn, time_range, kind, name, step=step)
     if kind == "http":
-        by_status = counts_by_label(conn, time_range, "http", "status", name)
+        by_status = counts_by_label(conn, time_range, "http", "status", name, step=step)
         count_lines = _status_lines(by_status, per_minute)
         unit = "req/min"
     else:
@@ -210,9 +272,11 @@ def build_detail(
             )
         ]
         unit = "per min"
-    view.charts["count"] = make_chart("count", "Rate", unit, count_lines, time_range)
+    view.charts["count"] = make_chart(
+        "count", "Rate", unit, count_lines, time_range, step=step
+    )
     view.charts["latency"] = make_chart(
-        "latency", "Latency", "ms", _percentile_lines(totals), time_range
+        "latency", "Latency", "ms", _percentile_lines(totals), time_range, step=step
     )
     view.breakdown = summarize(conn, time_range, kind, name=name, group="labels")
     view.events = recent_events(conn, time_range, kind=kind, name=name, limit=100)
@@ -286,9 +350,10 @@ def _name_lines(
     time_range: TimeRange,
     kind: str,
     summaries: list[Summary],
+    step: int,
 ) -> list[Line]:
     by_name = merged_totals_by_name(
-        conn, time_range, kind, [summary.name for summary in summaries]
+        conn, time_range, kind, [summary.name for summary in summaries], step=step
     )
     lines = []
     for index, summary in enumerate(summaries):
@@ -304,7 +369,10 @@ def _name_lines(
 
 
 def _process_charts(
-    conn: sqlite3.Connection, view: DashboardView, only: str | None = None
+    conn: sqlite3.Connection,
+    view: DashboardView,
+    step: int,
+    only: str | None = None,
 ) -> None:
     time_range = view.query.time_range
     gauges = (
@@ -318,18 +386,18 @@ def _process_charts(
             continue
         if only is not None and name != only:
             continue
-        series = query_series(conn, MetricsQuery(time_range, "process", name))
+        by_worker = averages_by_labels(conn, time_range, "process", name, step=step)
         lines = [
             Line(
-                s.labels.replace("worker=", "worker ").replace("pid=", "pid "),
-                {p.bucket: p.avg for p in s.points if p.avg is not None},
+                labels.replace("worker=", "worker ").replace("pid=", "pid "),
+                values,
                 SERIES_TONES[index % len(SERIES_TONES)],
             )
-            for index, s in enumerate(series)
+            for index, (labels, values) in enumerate(by_worker.items())
         ]
         if len(lines) > 1 and name != "cpu_percent":
             lines.append(Line("total", _sum_lines(lines), "total"))
-        view.charts[name] = make_chart(name, title, unit, lines, time_range)
+        view.charts[name] = make_chart(name, title, unit, lines, time_range, step=step)
 
 
 def _sum_lines(lines: list[Line]) -> dict[int, float]:

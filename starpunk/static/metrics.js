@@ -38,7 +38,9 @@
   function formatTime(seconds, step) {
     var iso = new Date(seconds * 1000).toISOString();
     var text = iso.slice(0, 10) + " " + iso.slice(11, 16);
-    return text + (step >= 3600 ? " (hour)" : "") + " UTC";
+    if (step >= 86400) return iso.slice(0, 10) + " (day) UTC";
+    if (step >= 3600) return text + " (hour) UTC";
+    return text + (step > 60 ? " (" + step / 60 + " min)" : "") + " UTC";
   }
 
   function setupChart(svg) {
