@@ -155,6 +155,7 @@ def serialized_quantiles(data: bytes, qs: Iterable[float]) -> list[float | None]
     quantile without building a dict.
     """
     zero_count, keys, counts = decode(data)
+    keys = list(keys)
     size = len(keys)
     cumulative = list(accumulate(map(float, counts), initial=float(zero_count)))
     total = cumulative[-1]
