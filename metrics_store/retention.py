@@ -72,13 +72,22 @@ def prune(
 ) -> dict[str, int]:
     """Delete expired rows of every tier; return the rows deleted per tier.
 
-    Each batch is its own short transaction, so flushes from other workers
-    slip in between batches and memory stays flat whatever the backlog.
+    Each batch (an hour of minute rows, or ``batch_size`` rows of the other
+    tiers) is its own short transaction, so flushes from other workers slip
+    in between batches and memory stays flat whatever the backlog.
     Freed pages are then handed back to the file system a few at a time.
     """
     deleted: dict[str, int] = {}
     for tier, cutoff in policy.cutoffs(now).items():
         table, column = TIERS[tier]
+        if tier == "minute":
+            # An hour at a time, rolling up what has changed before its
+            # minutes go: see MetricsStore.retire_minutes.
+            deleted[tier] = store.retire_minutes(
+                cutoff,
+                progress=(lambda done: progress("minute", done)) if progress else None,
+            )
+            continue
         deleted[tier] = 0
         while True:
             with store.transaction() as conn:

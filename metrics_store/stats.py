@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from metrics_store.store import TOTAL_NAME
+from metrics_store.store import MINUTE_HORIZON, TOTAL_NAME
 
 # (name, table, time column); rollup keys begin with bucket, events are indexed.
 TIER_SOURCES = (
@@ -33,7 +33,12 @@ def store_stats(conn: sqlite3.Connection) -> dict[str, Any]:
     )
     (dirty,) = conn.execute("SELECT count(*) FROM dirty_hours").fetchone()
     (processes,) = conn.execute("SELECT count(*) FROM processes").fetchone()
-    counters = dict(conn.execute("SELECT name, value FROM counters ORDER BY name"))
+    counters = dict(
+        conn.execute(
+            "SELECT name, value FROM counters WHERE name != ? ORDER BY name",
+            (MINUTE_HORIZON,),
+        )
+    )
     return {
         "tiers": tiers,
         "series": series,

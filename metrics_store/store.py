@@ -9,7 +9,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,8 @@ REBUILDS = {
     "hour": ("rollup_minute", "rollup_hour", "dirty_hours", HOUR, ("dirty_days", DAY)),
     "day": ("rollup_hour", "rollup_day", "dirty_days", DAY, None),
 }
+# Counter below which minute rows were pruned (see ``retire_minutes``).
+MINUTE_HORIZON = "minute_pruned_before"
 MAX_EVENTS_PER_FLUSH = 500
 DETAIL_MAX_CHARS = 500
 
@@ -458,6 +460,43 @@ class MetricsStore:
             self._rebuild_bucket("day", day)
         return len(days)
 
+    def retire_minutes(
+        self, cutoff: float, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Delete minute rows older than ``cutoff``, an hour at a time; return rows.
+
+        Each step, in one transaction, first rolls up any changed hour it is
+        about to clear, then deletes every minute row below the step's end
+        and raises the minute horizon to it. So no minute row that was ever
+        rolled up survives below the horizon, and an hour rebuilt there
+        later folds its late minutes in rather than losing what was pruned.
+        """
+        with self.reading() as conn:
+            hours = [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT DISTINCT (bucket / {HOUR}) * {HOUR} FROM rollup_minute "
+                    "WHERE bucket < ? ORDER BY 1",
+                    (cutoff,),
+                )
+            ]
+        deleted = 0
+        for hour in hours:
+            limit = min(hour + HOUR, cutoff)
+            with self.transaction() as conn:
+                for (dirty,) in conn.execute(
+                    "SELECT bucket FROM dirty_hours WHERE bucket < ?", (limit,)
+                ).fetchall():
+                    self._rebuild_in(conn, "hour", dirty)
+                cursor = conn.execute(
+                    "DELETE FROM rollup_minute WHERE bucket < ?", (limit,)
+                )
+                _raise_counter(conn, MINUTE_HORIZON, limit)
+            deleted += max(cursor.rowcount, 0)
+            if progress is not None:
+                progress(deleted)
+        return deleted
+
     def _buckets_to_rebuild(
         self, source: str, dirty: str, width: int, everything: bool
     ) -> list[int]:
@@ -469,40 +508,74 @@ class MetricsStore:
             return sorted(row[0] for row in conn.execute(sql))
 
     def _rebuild_bucket(self, tier: str, start: int) -> None:
-        source, target, dirty, width, parent = REBUILDS[tier]
         with self.transaction() as conn:
-            merged: dict[int, Aggregate] = {}
+            self._rebuild_in(conn, tier, start)
+
+    def _rebuild_in(self, conn: sqlite3.Connection, tier: str, start: int) -> None:
+        """Rebuild one bucket of ``tier`` from its source rows, inside a transaction.
+
+        Below the minute horizon (see :meth:`retire_minutes`) an hour's
+        minutes were pruned, and the few present arrived later and were
+        never rolled up: they are folded into the stored hour and removed,
+        instead of replacing an hour built from minutes that no longer exist.
+        """
+        source, target, dirty, width, parent = REBUILDS[tier]
+        fold = tier == "hour" and start < _counter(conn, MINUTE_HORIZON)
+        merged: dict[int, Aggregate] = {}
+        for series_id, count, total, low, high, blob in conn.execute(
+            "SELECT series_id, count, sum, min, max, sketch "
+            f"FROM {source} WHERE bucket >= ? AND bucket < ?",
+            (start, start + width),
+        ):
+            agg = merged.get(series_id)
+            if agg is None:
+                agg = merged[series_id] = Aggregate()
+            agg.count += count
+            agg.sum += total
+            agg.min = min(agg.min, low)
+            agg.max = max(agg.max, high)
+            agg.sketch.merge_bytes(blob)
+        if merged and fold:
             for series_id, count, total, low, high, blob in conn.execute(
                 "SELECT series_id, count, sum, min, max, sketch "
-                f"FROM {source} WHERE bucket >= ? AND bucket < ?",
-                (start, start + width),
-            ):
+                f"FROM {target} WHERE bucket = ?",
+                (start,),
+            ).fetchall():
                 agg = merged.get(series_id)
-                if agg is None:
-                    agg = merged[series_id] = Aggregate()
-                agg.count += count
-                agg.sum += total
-                agg.min = min(agg.min, low)
-                agg.max = max(agg.max, high)
-                agg.sketch.merge_bytes(blob)
-            if merged:
-                conn.execute(f"DELETE FROM {target} WHERE bucket = ?", (start,))
+                if agg is not None:
+                    agg.count += count
+                    agg.sum += total
+                    agg.min = min(agg.min, low)
+                    agg.max = max(agg.max, high)
+                    agg.sketch.merge_bytes(blob)
+            conn.execute(
+                f"DELETE FROM {source} WHERE bucket >= ? AND bucket < ?",
+                (start, start + width),
+            )
+        if merged:
+            if fold:
                 conn.executemany(
-                    f"INSERT INTO {target} "
-                    "(bucket, series_id, count, sum, min, max, sketch) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (start, sid, a.count, a.sum, a.min, a.max, a.sketch.to_bytes())
-                        for sid, a in merged.items()
-                    ],
+                    f"DELETE FROM {target} WHERE bucket = ? AND series_id = ?",
+                    [(start, sid) for sid in merged],
                 )
-            conn.execute(f"DELETE FROM {dirty} WHERE bucket = ?", (start,))
-            if parent is not None:
-                table, parent_width = parent
-                conn.execute(
-                    f"INSERT OR IGNORE INTO {table} (bucket) VALUES (?)",
-                    (floor_to(start, parent_width),),
-                )
+            else:
+                conn.execute(f"DELETE FROM {target} WHERE bucket = ?", (start,))
+            conn.executemany(
+                f"INSERT INTO {target} "
+                "(bucket, series_id, count, sum, min, max, sketch) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (start, sid, a.count, a.sum, a.min, a.max, a.sketch.to_bytes())
+                    for sid, a in merged.items()
+                ],
+            )
+        conn.execute(f"DELETE FROM {dirty} WHERE bucket = ?", (start,))
+        if parent is not None:
+            table, parent_width = parent
+            conn.execute(
+                f"INSERT OR IGNORE INTO {table} (bucket) VALUES (?)",
+                (floor_to(start, parent_width),),
+            )
 
     # -- status -----------------------------------------------------------
 
@@ -540,6 +613,20 @@ def _merge_row(rows: dict, owned: set, key: tuple, agg: Aggregate) -> None:
         merged = rows[key] = clone
         owned.add(key)
     merged.merge(agg)
+
+
+def _counter(conn: sqlite3.Connection, name: str) -> float:
+    row = conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+    return row[0] if row else float("-inf")
+
+
+def _raise_counter(conn: sqlite3.Connection, name: str, value: float) -> None:
+    """Set counter ``name`` to ``value`` unless it is already higher."""
+    conn.execute(
+        "INSERT INTO counters (name, value) VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+        (name, value),
+    )
 
 
 def _bump_counter(conn: sqlite3.Connection, name: str, amount: float) -> None:

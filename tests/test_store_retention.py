@@ -20,6 +20,7 @@ from metrics_store.retention import (
 from metrics_store.store import MetricsStore, ProcessStatus
 from metrics_store.timebuckets import DAY, HOUR, MINUTE
 from tests.store_helpers import (
+    LABELS,
     make_sample,
     query_all,
     read_rollup,
@@ -128,14 +129,18 @@ def test_small_batches_still_delete_the_whole_backlog(db_path, store, batch_size
         store, POLICY, NOW, batch_size=batch_size, progress=lambda *a: calls.append(a)
     )
 
-    # Every minute holds the series' row and its kind's total row.
+    # Every minute holds the series' row and its kind's total row. The three
+    # hours they span were never rolled up: they are, before their minutes
+    # go, and then fall to the hour tier's shorter retention.
     rows = 2 * backlog
-    assert deleted == {"minute": rows, "hour": 0, "day": 0, "events": backlog}
+    assert deleted == {"minute": rows, "hour": 2 * 3, "day": 0, "events": backlog}
     assert tier_times(db_path)["minute"] == [NOW - 60, NOW - 60]
     minute_calls = [done for tier, done in calls if tier == "minute"]
     assert minute_calls == sorted(minute_calls)
     assert minute_calls[-1] == rows
-    assert len(minute_calls) >= rows // batch_size
+    assert len(minute_calls) == 3  # an hour of minutes at a time
+    event_calls = [done for tier, done in calls if tier == "events"]
+    assert len(event_calls) >= backlog // batch_size
 
 
 def test_prune_forgets_old_processes_and_job_runs(db_path, store):
@@ -217,3 +222,38 @@ def test_rebuilding_all_hours_after_prune_keeps_hour_totals(db_path, store):
 
     hours = read_rollup(db_path, "rollup_hour")
     assert [r.count for r in hours.values()] == [60]
+
+
+def test_a_late_sample_into_a_pruned_hour_is_added_not_substituted(db_path, store):
+    hour = NOW - 2 * DAY  # past minute retention, inside hour retention
+    write_samples(store, [make_sample(hour + i * MINUTE, 10.0 + i) for i in range(3)])
+    store.rollup_hours()
+    prune(store, POLICY, NOW)
+    assert tier_times(db_path)["minute"] == []
+    key = (hour, "http", "public.index", LABELS)
+    assert read_rollup(db_path, "rollup_hour")[key].count == 3
+
+    write_samples(store, [make_sample(hour + 30 * MINUTE, 500.0)])
+    store.rollup_hours()
+
+    row = read_rollup(db_path, "rollup_hour")[key]
+    assert (row.count, row.sum, row.min, row.max) == (4, 10 + 11 + 12 + 500, 10, 500)
+    assert row.sketch.count == 4
+    # The late minute was folded in and removed, so rolling up again, even
+    # everything, changes nothing.
+    assert tier_times(db_path)["minute"] == []
+    store.rollup_hours(all_hours=True)
+    assert read_rollup(db_path, "rollup_hour")[key].count == 4
+    day = read_rollup(db_path, "rollup_day")[(hour - hour % DAY, *key[1:])]
+    assert day.count == 4
+
+
+def test_prune_rolls_up_hours_before_deleting_their_minutes(db_path, store):
+    hour = NOW - 2 * DAY
+    write_samples(store, [make_sample(hour + i * MINUTE, 5.0) for i in range(50)])
+
+    prune(store, POLICY, NOW)  # the rollup never ran for that hour
+
+    assert tier_times(db_path)["minute"] == []
+    row = read_rollup(db_path, "rollup_hour")[(hour, "http", "public.index", LABELS)]
+    assert row.count == 50 and row.sum == 250.0
