@@ -92,6 +92,9 @@ def measure_cli(path: Path, start: int, end: int) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="starpunk-export-"))
     os.environ["STARPUNK_DATA_PATH"] = str(folder)
     os.environ["STARPUNK_METRICS_DB"] = str(path)
+    # The seeded minutes are years old: keep them readable at minute resolution.
+    os.environ["STARPUNK_METRICS_RETAIN_MINUTE_DAYS"] = "3650"
+    os.environ["STARPUNK_METRICS_RETAIN_HOUR_DAYS"] = "3650"
     output = folder / "export.csv"
     began = time.perf_counter()
     cli.main(

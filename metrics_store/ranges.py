@@ -96,22 +96,40 @@ def parse_query(
     now: float,
     *,
     default_preset: str = DEFAULT_PRESET,
+    minute_days: float | None = None,
 ) -> MetricsQuery:
     """Validate ``range``/``from``/``to``/``resolution``/``kind``/``name``.
 
     Empty values count as absent, as an HTML form sends them. Raises
     :class:`QueryError` with a message naming the parameter, the value and
-    what would be accepted.
+    what would be accepted. With ``minute_days`` (the minute tier's
+    retention), a range starting before the oldest kept minute gets hour
+    buckets when the resolution is ``auto``, and a clear error when minute
+    buckets were asked for: they would come back empty.
     """
     values = {key: _clean(params.get(key)) for key in PARAMETERS}
-    time_range = parse_time_range(
-        preset=values["range"],
-        start=values["from"],
-        end=values["to"],
-        resolution=values["resolution"] or "auto",
-        now=now,
-        default_preset=default_preset,
-    )
+    resolution = values["resolution"] or "auto"
+    arguments = {
+        "preset": values["range"],
+        "start": values["from"],
+        "end": values["to"],
+        "now": now,
+        "default_preset": default_preset,
+    }
+    time_range = parse_time_range(resolution=resolution, **arguments)
+    if (
+        minute_days is not None
+        and time_range.resolution == "minute"
+        and time_range.start < floor_to(now - minute_days * DAY, HOUR)
+    ):
+        if resolution != "auto":
+            raise QueryError(
+                f"minute buckets are kept for {minute_days:g} "
+                f"day{'' if minute_days == 1 else 's'} "
+                "(STARPUNK_METRICS_RETAIN_MINUTE_DAYS) and this range starts "
+                "before that; use resolution=hour or auto, or a later from."
+            )
+        time_range = parse_time_range(resolution="hour", **arguments)
     return MetricsQuery(
         time_range=time_range,
         kind=parse_kind(values["kind"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import types
 
 import pytest
 from freezegun import freeze_time
@@ -422,3 +423,20 @@ def test_the_page_says_when_monitoring_is_off(seeded):
 def test_the_page_has_no_off_notice_while_monitoring_runs(client):
     html = get(client, PAGE, range="24h").get_data(as_text=True)
     assert "Monitoring is off" not in html
+
+
+def test_minute_buckets_past_their_retention_answer_400_everywhere(seeded):
+    app = make_app(seeded)
+    app.extensions["starpunk.monitoring"].settings = types.SimpleNamespace(
+        retain_minute_days=1.0
+    )
+    client = app.test_client()
+    params = {
+        "from": "2023-11-10T10:00Z",
+        "to": "2023-11-10T11:00Z",
+        "resolution": "minute",
+    }
+    for url in (PAGE, JSON, CSV):
+        response = get(client, url, **params)
+        assert response.status_code == 400
+        assert "kept for 1 day " in response.get_data(as_text=True)

@@ -129,6 +129,28 @@ def test_hour_resolution_aligns_custom_ranges_to_hours():
     assert time_range.span == 49 * HOUR
 
 
+def test_an_auto_range_before_the_kept_minutes_gets_hour_buckets():
+    old = {"from": "2023-11-01T10:00Z", "to": "2023-11-01T11:00Z"}
+    recent = {"from": "2023-11-14T10:00Z", "to": "2023-11-14T11:00Z"}
+
+    assert parse_query(old, NOW, minute_days=7).time_range.resolution == "hour"
+    assert parse_query(recent, NOW, minute_days=7).time_range.resolution == "minute"
+    assert parse_query(old, NOW).time_range.resolution == "minute"
+
+
+def test_minute_buckets_before_the_kept_minutes_are_refused():
+    params = {
+        "from": "2023-11-01T10:00Z",
+        "to": "2023-11-01T11:00Z",
+        "resolution": "minute",
+    }
+    with pytest.raises(QueryError) as caught:
+        parse_query(params, NOW, minute_days=7)
+
+    message = str(caught.value)
+    assert "kept for 7 days" in message and "resolution=hour" in message
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

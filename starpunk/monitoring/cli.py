@@ -106,7 +106,7 @@ def export_command(
         "name": name,
     }
     try:
-        query = parse_query(params, time.time())
+        query = parse_query(params, time.time(), minute_days=_retention().minute_days)
     except QueryError as error:
         raise click.UsageError(str(error)) from None
     progress = _progress("exported", "rows")

@@ -84,7 +84,7 @@ def register_dashboard(
 def dashboard_page() -> Any:
     """The HTML dashboard: overview, or one name's detail with ``name=``."""
     now = time.time()
-    query = parse_query(request.args, now)
+    query = _parse(now)
     if query.name is not None and query.kind is None:
         query = MetricsQuery(query.time_range, "http", query.name)
     with _reader() as conn:
@@ -100,7 +100,7 @@ def dashboard_page() -> Any:
 def metrics_json() -> Any:
     """Series points for the range, plus live workers and monitoring status."""
     now = time.time()
-    query = parse_query(request.args, now)
+    query = _parse(now)
     with _reader() as conn:
         points = count_points(conn, query)
         if points > MAX_JSON_POINTS:
@@ -129,7 +129,7 @@ def metrics_json() -> Any:
 
 def export_csv() -> Response:
     """Stream the range as CSV; the file is named after the range."""
-    query = parse_query(request.args, time.time())
+    query = _parse(time.time())
     # Open before answering, so an unreadable database is a 503, not a cut-off
     # download.
     conn = open_reader(_ready_store().path)
@@ -252,6 +252,13 @@ def page_link(endpoint: str = "page", **changes: str | None) -> str:
         else:
             params[key] = value
     return url_for(f"{BLUEPRINT}.{endpoint}", **params)
+
+
+def _parse(now: float) -> MetricsQuery:
+    """The request's range and filter, checked against the minute retention."""
+    settings = getattr(current_app.extensions[EXTENSION], "settings", None)
+    minute_days = getattr(settings, "retain_minute_days", None)
+    return parse_query(request.args, now, minute_days=minute_days)
 
 
 def _ready_store() -> MetricsStore:
