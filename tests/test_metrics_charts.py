@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import math
+
 import pytest
 
 from metrics_store.ranges import TimeRange
@@ -129,3 +131,23 @@ def test_rates_divide_the_current_hour_by_its_elapsed_minutes(
     scale = RateScale(TimeRange(0, 7200, "hour"), now)
 
     assert scale(bucket, count) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("top", "ticks"), [(1.0, 5), (2.0, 4), (2.5, 5), (5.0, 5), (0.1, 5), (400.0, 4)]
+)
+def test_axis_ticks_are_round_numbers(top, ticks):
+    from starpunk.monitoring.svg_charts import tick_count
+
+    assert tick_count(top) == ticks
+    step = top / ticks
+    factor = step / 10 ** math.floor(math.log10(step))
+    assert min(abs(factor - nice) for nice in (1, 2, 5)) < 1e-9
+
+
+def test_rate_axis_labels_are_short_enough_for_the_margin():
+    from starpunk.monitoring.formatting import format_axis
+
+    assert format_axis(2500, "queries/min") == "2,500/min"
+    assert format_axis(0.625 * 4, "req/min") == "2.50/min"
+    assert format_axis(12.5, "ms") == "12.5 ms"

@@ -25,6 +25,14 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{_significant(value)} {unit}"
 
 
+def format_axis(value: float, unit: str) -> str:
+    """A short axis label: rates as ``2,500/min``, everything else as usual."""
+    if unit in RATE_UNITS:
+        text = format_count(value) if value >= 100 else _significant(value)
+        return f"{text}/min"
+    return format_value(value, unit)
+
+
 def format_ms(value: float) -> str:
     """Durations: sub-millisecond precision when small, seconds when large."""
     if value >= 1000:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
-from starpunk.monitoring.formatting import format_value
+from starpunk.monitoring.formatting import format_axis, format_value
 
 WIDTH = 640
 HEIGHT = 200
@@ -21,7 +21,6 @@ MARGIN_LEFT = 64
 MARGIN_RIGHT = 12
 MARGIN_TOP = 12
 MARGIN_BOTTOM = 24
-Y_TICKS = 4
 MAX_X_TICKS = 6
 TICK_STEPS = (
     60,
@@ -125,6 +124,18 @@ def nice_ceiling(value: float) -> float:
     return 10 * power
 
 
+def tick_count(top: float) -> int:
+    """Intervals for a ``nice_ceiling`` top so that every tick is round.
+
+    A top of 2, 4 or 8 times a power of ten splits in four; 1, 2.5 and 5
+    split in five (0.2, 0.5 and 1 apart).
+    """
+    if top <= 0 or not math.isfinite(top):
+        return 4
+    factor = round(top / 10 ** math.floor(math.log10(top)), 6)
+    return 4 if factor in (2, 4, 8) else 5
+
+
 def _y(value: float, top: float) -> float:
     plot = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
     return MARGIN_TOP + plot - value / top * plot
@@ -159,14 +170,15 @@ def _path(line: Line, frame: Frame, top: float) -> str:
 
 def _y_axis(top: float, unit: str, width: int) -> str:
     parts = ['<g class="axis y">']
-    for tick in range(Y_TICKS + 1):
-        value = top * tick / Y_TICKS
+    ticks = tick_count(top)
+    for tick in range(ticks + 1):
+        value = top * tick / ticks
         y = _y(value, top)
         parts.append(
             f'<line class="gridline" x1="{MARGIN_LEFT}" x2="{width - MARGIN_RIGHT}" '
             f'y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{escape(format_value(value, unit))}</text>"
+            f"{escape(format_axis(value, unit))}</text>"
         )
     parts.append("</g>")
     return "".join(parts)
