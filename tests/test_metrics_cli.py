@@ -194,3 +194,16 @@ def test_export_into_a_missing_folder_says_so(runner, tmp_path):
     assert result.exit_code == 1
     assert "does not exist" in result.output and str(target.parent) in result.output
     assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("args", [["stats"], ["export", "--range", "1h"]])
+def test_reading_commands_do_not_create_a_missing_database(tmp_path, frozen, args):
+    path = tmp_path / "elsewhere" / "metrics.db"
+    store = MetricsStore(path)
+    try:
+        result = make_app(store).test_cli_runner().invoke(args=["metrics", *args])
+    finally:
+        store.close()
+    assert result.exit_code == 1
+    assert "there is no metrics database" in result.output
+    assert not path.exists()

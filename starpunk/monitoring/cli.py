@@ -200,17 +200,21 @@ def _store() -> MetricsStore:
 
 @contextlib.contextmanager
 def _reader(store: MetricsStore) -> Iterator[sqlite3.Connection]:
-    """A read-only connection, the database created and migrated first if need be.
+    """A read-only connection to an existing database, migrated first if need be.
 
-    On a full disk or a read-only folder the preparation fails, but an
-    existing database can still be read.
+    On a full disk or a read-only folder the migration fails, but the
+    database can still be read.
     """
+    if not store.path.exists():
+        raise click.ClickException(
+            f"there is no metrics database at {str(store.path)!r}; check "
+            "STARPUNK_DATA_PATH and STARPUNK_METRICS_DB, or run 'starpunk init'."
+        )
     try:
         with store.reading():
-            pass
+            pass  # migrates a database made by an older version
     except sqlite3.OperationalError:
-        if not store.path.exists():
-            raise
+        pass  # full disk or read-only folder: read what is there
     with contextlib.closing(open_reader(store.path)) as conn:
         yield conn
 
