@@ -132,6 +132,8 @@ def test_dashboard_in_a_browser(server, page):
     names = page.locator("#endpoints tbody td.name")
     busiest_first = names.all_inner_texts()
     page.click("#endpoints th:nth-child(1) button")
+    assert names.all_inner_texts() == sorted(busiest_first)
+    page.click("#endpoints th:nth-child(1) button")
     assert names.all_inner_texts() == sorted(busiest_first, reverse=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-1h.png"), full_page=True)
 
@@ -157,3 +159,27 @@ def test_custom_range_form_and_bad_input(server, page):
     # The browser reports the page's own 400 status; nothing else may fail.
     unexpected = [p for p in page.problems if "status of 400" not in p]
     assert unexpected == []
+
+
+def test_auto_refresh_keeps_the_chosen_sort(server, page, monkeypatch):
+    from starpunk.monitoring import dashboard
+
+    monkeypatch.setattr(dashboard, "REFRESH_SECONDS", 1)
+    page.goto(f"{server}/admin/metrics-dashboard?range=1h")
+    names = page.locator("#endpoints tbody td.name")
+    page.click("#endpoints th:nth-child(1) button")
+    by_name = names.all_inner_texts()
+    assert by_name == sorted(by_name)
+    updated = page.locator(".range-line .quiet").inner_text()
+
+    page.check("#auto-refresh")
+    page.wait_for_function(
+        "text => document.querySelector('.range-line .quiet').innerText !== text",
+        arg=updated,
+        timeout=10_000,
+    )
+
+    assert names.all_inner_texts() == by_name
+    head = page.locator("#endpoints th:nth-child(1)")
+    assert head.get_attribute("aria-sort") == "ascending"
+    assert page.problems == []

@@ -112,7 +112,11 @@
       var button = head.querySelector("button");
       if (!button) return;
       button.addEventListener("click", function () {
-        var descending = head.getAttribute("aria-sort") !== "descending";
+        // A new column starts with the biggest numbers, or names from A.
+        var current = head.getAttribute("aria-sort");
+        var descending = current
+          ? current !== "descending"
+          : head.dataset.sort === "number";
         Array.prototype.forEach.call(heads, function (other) {
           other.removeAttribute("aria-sort");
         });
@@ -148,6 +152,45 @@
     Array.prototype.forEach.call(root.querySelectorAll("table.sortable"), setupTable);
   }
 
+  function sortState(root) {
+    // Which column each sortable table is sorted by, to keep it on refresh.
+    return Array.prototype.map.call(root.querySelectorAll("table.sortable"), function (table) {
+      var heads = Array.prototype.slice.call(table.querySelectorAll("th[data-sort]"));
+      for (var i = 0; i < heads.length; i++) {
+        var order = heads[i].getAttribute("aria-sort");
+        if (order) return { column: i, descending: order === "descending" };
+      }
+      return null;
+    });
+  }
+
+  function restoreSort(root, state) {
+    Array.prototype.forEach.call(root.querySelectorAll("table.sortable"), function (table, index) {
+      var wanted = state[index];
+      if (!wanted) return;
+      var heads = table.querySelectorAll("th[data-sort]");
+      var head = heads[wanted.column];
+      if (!head) return;
+      Array.prototype.forEach.call(heads, function (other) {
+        other.removeAttribute("aria-sort");
+      });
+      head.setAttribute("aria-sort", wanted.descending ? "descending" : "ascending");
+      sortRows(table, wanted.column, head.dataset.sort === "number", wanted.descending);
+    });
+  }
+
+  function stopRefresh(message) {
+    var box = document.getElementById("auto-refresh");
+    if (box) box.checked = false;
+    if (timer) window.clearInterval(timer);
+    timer = null;
+    var note = document.getElementById("refresh-note");
+    if (note) {
+      note.textContent = message;
+      note.hidden = false;
+    }
+  }
+
   function refresh() {
     fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) {
@@ -158,9 +201,16 @@
         var next = new DOMParser().parseFromString(html, "text/html");
         var main = next.getElementById("metrics-main");
         var current = document.getElementById("metrics-main");
-        if (main && current) {
+        if (!main) {
+          // Redirected to the login page: the session has ended.
+          stopRefresh("Auto-refresh stopped: the session has ended. Reload the page to sign in again.");
+          return;
+        }
+        if (current) {
+          var state = sortState(current);
           current.innerHTML = main.innerHTML;
           setup(current);
+          restoreSort(current, state);
         }
       })
       .catch(function () {
