@@ -6,7 +6,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 from starpunk import admin, db, feeds, health, micropub, public
 from starpunk.auth import admin_api_required, admin_required
@@ -56,10 +56,28 @@ def build_app(overrides: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+# Admin pages and data: only this site's own scripts, styles and forms, and
+# nothing kept in shared or browser caches.
+ADMIN_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' "
+        "'unsafe-inline'; script-src 'self'; form-action 'self'; "
+        "frame-ancestors 'self'; base-uri 'self'"
+    ),
+    "Cache-Control": "no-store",
+}
+
+
 def add_security_headers(response: Response) -> Response:
-    """Set :data:`SECURITY_HEADERS` where a view did not set its own."""
+    """Set :data:`SECURITY_HEADERS`, and :data:`ADMIN_HEADERS` on admin answers.
+
+    Headers a view set itself are kept.
+    """
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.path.startswith("/admin") or request.args.get("detailed"):
+        for name, value in ADMIN_HEADERS.items():
+            response.headers.setdefault(name, value)
     return response
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 
@@ -245,3 +246,18 @@ def test_note_ids_beyond_sqlite_integers_are_not_found(
             f"/admin/notes/{note_id}/{action}", data={"csrf_token": csrf}
         )
         assert response.status_code == 404
+
+
+def test_admin_pages_need_no_inline_script_under_their_policy(
+    client: FlaskClient, db: sqlite3.Connection, csrf: str
+) -> None:
+    notes.create_note(db, "Text", title="A note")
+    for path in ("/admin/", "/admin/notes/new", "/admin/notes/1/edit"):
+        response = client.get(path)
+        html = response.get_data(as_text=True)
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        assert not re.search(r"\son[a-z]+=", html), path
+        assert "<script>" not in html
+    listing = client.get("/admin/").get_data(as_text=True)
+    assert 'data-confirm="Delete this note?"' in listing
+    assert client.get("/static/admin.js").status_code == 200

@@ -209,3 +209,19 @@ def test_answers_carry_security_headers(client: FlaskClient, path: str) -> None:
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["X-Frame-Options"] == "SAMEORIGIN"
     assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+@pytest.mark.parametrize("path", ["/admin/login", "/admin/", "/health?detailed=1"])
+def test_admin_answers_are_not_cached_and_load_only_own_resources(
+    client: FlaskClient, path: str
+) -> None:
+    headers = client.get(path).headers
+    assert headers["Cache-Control"] == "no-store"
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    assert "frame-ancestors 'self'" in headers["Content-Security-Policy"]
+
+
+def test_public_pages_stay_cacheable(client: FlaskClient) -> None:
+    headers = client.get("/").headers
+    assert "no-store" not in headers.get("Cache-Control", "")
+    assert "Content-Security-Policy" not in headers
