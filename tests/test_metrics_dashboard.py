@@ -440,3 +440,12 @@ def test_minute_buckets_past_their_retention_answer_400_everywhere(seeded):
         response = get(client, url, **params)
         assert response.status_code == 400
         assert "kept for 1 day " in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("preset", "width"),
+    [("1h", "1-minute"), ("24h", "1-hour"), ("7d", "1-hour"), ("90d", "1-day")],
+)
+def test_the_page_names_the_bucket_width_its_charts_use(client, preset, width):
+    html = get(client, PAGE, range=preset).get_data(as_text=True)
+    assert f'<span class="pill">{width} buckets</span>' in html

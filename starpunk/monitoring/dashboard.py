@@ -44,7 +44,7 @@ from metrics_store.ranges import PARAMETERS, PRESETS, MetricsQuery, parse_query
 from metrics_store.store import MetricsStore
 from metrics_store.timebuckets import iso_utc
 from starpunk.monitoring import formatting
-from starpunk.monitoring.panels import build_detail, build_overview
+from starpunk.monitoring.panels import build_detail, build_overview, chart_step
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +229,7 @@ def _page_context(view, now: float, error: str | None = None) -> dict[str, Any]:
         "refresh_seconds": REFRESH_SECONDS,
         "blueprint": BLUEPRINT,
         "link": page_link,
+        "chart_step": chart_step,
     }
 
 

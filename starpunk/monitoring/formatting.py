@@ -33,6 +33,14 @@ def format_axis(value: float, unit: str) -> str:
     return format_value(value, unit)
 
 
+def format_step(seconds: int) -> str:
+    """A bucket width in words: ``1-minute``, ``30-minute``, ``1-hour``, ``1-day``."""
+    for size, name in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}-{name}"
+    return f"{seconds}-second"
+
+
 def format_ms(value: float) -> str:
     """Durations: sub-millisecond precision when small, seconds when large."""
     if value >= 1000:
