@@ -151,6 +151,11 @@ def app_db_path(config: Mapping[str, Any]) -> Path:
 def prepare_data_path(config: Mapping[str, Any]) -> Path:
     """Create the data folder if missing; raise ConfigError when it cannot be."""
     path = Path(config["DATA_PATH"])
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"{ENV_PREFIX}DATA_PATH {str(path)!r} is a file, not a folder; "
+            "point it at a folder (it is created if missing)."
+        )
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o750)
     except OSError as exc:

@@ -87,6 +87,14 @@ def test_unusable_data_path_names_the_variable(tmp_path: Path) -> None:
         create_app({"DATA_PATH": str(blocker / "data")})
 
 
+def test_a_data_path_that_is_a_file_is_named_as_such(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        create_app({"DATA_PATH": str(blocker)})
+
+
 def test_unknown_starpunk_variable_is_logged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
