@@ -21,7 +21,7 @@ their minute rows, so the newest hour is never stale.
 from __future__ import annotations
 
 import sqlite3
-from bisect import bisect_right
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -30,7 +30,12 @@ from typing import Any, NamedTuple
 
 from metrics_store.ranges import MetricsQuery, TimeRange
 from metrics_store.row_sources import bucket_rows_sql, covering_rows_sql
-from metrics_store.sketch import QuantileSketch, bucket_value, serialized_quantiles
+from metrics_store.sketch import (
+    QuantileSketch,
+    bucket_value,
+    nearest_rank,
+    serialized_quantiles,
+)
 from metrics_store.store import TOTAL_KINDS, TOTAL_NAME
 from metrics_store.timebuckets import iso_utc
 
@@ -174,8 +179,8 @@ def sketch_quantiles(sketch: QuantileSketch, qs: Sequence[float]) -> list[float 
     results: list[float | None] = []
     for q in qs:
         # cumulative[i] counts everything below keys[i]; the answer is the
-        # first bucket whose running total passes the rank.
-        index = bisect_right(cumulative, q * (total - 1))
+        # first bucket whose running total reaches the rank.
+        index = bisect_left(cumulative, nearest_rank(q, total))
         if index == 0:
             results.append(0.0)
         else:

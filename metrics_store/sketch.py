@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from bisect import bisect_right
+from bisect import bisect_left
 from collections.abc import Iterable
 from itertools import accumulate
 
@@ -84,21 +84,11 @@ class QuantileSketch:
     def quantile(self, q: float) -> float | None:
         """Return the ``q`` quantile (0..1), or None for an empty sketch.
 
-        The rank convention is the lower one: the element at index
-        ``floor(q * (n - 1))`` of the sorted values.
+        Nearest rank: the smallest value with at least ``q * n`` of the
+        values at or below it, so p99 of a few samples is their maximum and
+        never falls below the average of a skewed handful.
         """
-        total = self.count
-        if total <= 0:
-            return None
-        rank = q * (total - 1)
-        cumulative = self.zero_count
-        if cumulative > rank:
-            return 0.0
-        for key in sorted(self.bins):
-            cumulative += self.bins[key]
-            if cumulative > rank:
-                return bucket_value(key)
-        return bucket_value(max(self.bins))
+        return self.quantiles([q])[0]
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
         """Return several quantiles in one pass over the buckets."""
@@ -113,8 +103,8 @@ class QuantileSketch:
         position = -1
         value = 0.0
         for index in order:
-            rank = qs[index] * (total - 1)
-            while cumulative <= rank and position + 1 < len(keys):
+            rank = nearest_rank(qs[index], total)
+            while cumulative < rank and position + 1 < len(keys):
                 position += 1
                 cumulative += self.bins[keys[position]]
                 value = bucket_value(keys[position])
@@ -147,6 +137,16 @@ class QuantileSketch:
         return sketch
 
 
+def nearest_rank(q: float, total: float) -> float:
+    """How many values must lie at or below the ``q`` quantile of ``total``.
+
+    The quantile is the first value whose running count reaches this. A
+    hair below ``q * total`` absorbs rounding (0.95 * 20 must mean 19), and
+    it is never 0, so the smallest value answers ``q = 0``.
+    """
+    return max(q * total * (1 - 1e-12), min(total, 1.0) * 1e-12)
+
+
 def serialized_quantiles(data: bytes, qs: Iterable[float]) -> list[float | None]:
     """Quantiles of a serialized sketch without rebuilding it.
 
@@ -164,7 +164,7 @@ def serialized_quantiles(data: bytes, qs: Iterable[float]) -> list[float | None]
         if total <= 0:
             results.append(None)
             continue
-        index = bisect_right(cumulative, q * (total - 1))
+        index = bisect_left(cumulative, nearest_rank(q, total))
         results.append(bucket_value(keys[min(index, size) - 1]) if index else 0.0)
     return results
 

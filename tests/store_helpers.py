@@ -72,10 +72,10 @@ def make_flusher(buffer: SampleBuffer, store: MetricsStore, **options) -> Flushe
     return Flusher(buffer, store, wall_offset=clock_to_wall, **options)
 
 
-def lower_percentile(values: Iterable[float], q: float) -> float:
-    """The exact lower-rank percentile: ``sorted(v)[floor(q * (n - 1))]``."""
+def exact_percentile(values: Iterable[float], q: float) -> float:
+    """The exact nearest-rank percentile: ``sorted(v)[ceil(q * n) - 1]``."""
     ordered = sorted(values)
-    return ordered[math.floor(q * (len(ordered) - 1))]
+    return ordered[max(0, math.ceil(round(q * len(ordered), 9)) - 1)]
 
 
 def relative_error(estimate: float, exact: float) -> float:

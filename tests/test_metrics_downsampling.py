@@ -28,7 +28,7 @@ from starpunk.monitoring.panels import (
     chart_step,
 )
 from tests.store_helpers import (
-    lower_percentile,
+    exact_percentile,
     make_sample,
     relative_error,
     write_samples,
@@ -154,7 +154,7 @@ def test_wide_buckets_keep_counts_exact_and_percentiles_accurate(store, seeded, 
         assert point.sum == pytest.approx(sum(values), rel=1e-9)
         assert point.max == max(values)
         for q, estimate in ((0.5, point.p50), (0.95, point.p95), (0.99, point.p99)):
-            exact = lower_percentile(values, q)
+            exact = exact_percentile(values, q)
             assert relative_error(estimate, exact) <= 0.01
 
 

@@ -22,7 +22,7 @@ from metrics_store.store import (
 )
 from tests.store_helpers import (
     LABELS,
-    lower_percentile,
+    exact_percentile,
     make_flusher,
     make_raw,
     make_sample,
@@ -147,7 +147,7 @@ def test_skewed_processes_give_exact_average_and_accurate_p95(db_path, store):
         assert row.count == 1000
         assert row.sum / row.count == 109.0
         p50, p95, p99 = row.sketch.quantiles([0.5, 0.95, 0.99])
-        assert lower_percentile(union, 0.95) == 1000.0
+        assert exact_percentile(union, 0.95) == 1000.0
         assert relative_error(p95, 1000.0) <= 0.01
         assert relative_error(p99, 1000.0) <= 0.01
         assert relative_error(p50, 10.0) <= 0.01

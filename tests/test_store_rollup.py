@@ -11,7 +11,7 @@ from metrics_store.sketch import QuantileSketch
 from metrics_store.store import MetricsStore
 from tests.store_helpers import (
     LABELS,
-    lower_percentile,
+    exact_percentile,
     make_sample,
     query_all,
     read_rollup,
@@ -100,7 +100,7 @@ def test_hour_percentiles_are_accurate_over_the_union(db_path, store):
     for q, estimate in zip(
         (0.5, 0.95, 0.99), row.sketch.quantiles([0.5, 0.95, 0.99]), strict=True
     ):
-        assert relative_error(estimate, lower_percentile(values, q)) <= 0.01
+        assert relative_error(estimate, exact_percentile(values, q)) <= 0.01
 
 
 def test_sparse_series_still_gets_hour_rows(db_path, store):

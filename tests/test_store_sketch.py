@@ -12,8 +12,9 @@ from metrics_store.sketch import (
     bucket_key,
     bucket_value,
     merge_serialized,
+    serialized_quantiles,
 )
-from tests.store_helpers import lower_percentile, relative_error
+from tests.store_helpers import exact_percentile, relative_error
 
 QUANTILES = (0.5, 0.95, 0.99)
 # A value on a bucket edge sits exactly at the accuracy bound; allow for rounding.
@@ -49,7 +50,7 @@ def test_quantile_within_one_percent_of_exact(values, q):
 
     estimate = sketch.quantile(q)
 
-    assert relative_error(estimate, lower_percentile(values, q)) <= 0.01
+    assert relative_error(estimate, exact_percentile(values, q)) <= 0.01
 
 
 def test_quantiles_in_one_pass_match_single_queries(values):
@@ -108,7 +109,7 @@ def test_weighted_add_equals_repeated_add():
     assert weighted.count == len(expanded)
     for q in QUANTILES:
         assert (
-            relative_error(weighted.quantile(q), lower_percentile(expanded, q)) <= 0.01
+            relative_error(weighted.quantile(q), exact_percentile(expanded, q)) <= 0.01
         )
 
 
@@ -243,3 +244,23 @@ def test_merge_bytes_rejects_unknown_version():
 
     with pytest.raises(ValueError, match="version 99"):
         QuantileSketch().merge_bytes(bytes(data))
+
+
+def test_high_percentiles_of_a_few_samples_are_their_largest():
+    sketch = QuantileSketch.of([0.345924, 3.104093])
+    p50, p95, p99 = sketch.quantiles([0.5, 0.95, 0.99])
+    assert relative_error(p50, 0.345924) <= 0.01
+    assert relative_error(p95, 3.104093) <= 0.01
+    assert relative_error(p99, 3.104093) <= 0.01
+    blob = sketch.to_bytes()
+    assert serialized_quantiles(blob, [0.5, 0.95, 0.99]) == [p50, p95, p99]
+
+
+def test_p95_of_a_skewed_handful_is_not_below_their_average():
+    values = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 2.0, 2.32]
+    sketch = QuantileSketch.of(values)
+    average = sum(values) / len(values)
+    assert sketch.quantile(0.95) >= average
+    assert relative_error(sketch.quantile(0.95), 2.32) <= 0.01
+    assert relative_error(sketch.quantile(0.5), 0.7) <= 0.01
+    assert sketch.quantile(0.0) == pytest.approx(0.4, rel=0.01)

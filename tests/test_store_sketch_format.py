@@ -25,7 +25,7 @@ from metrics_store.sketch_format import (
 )
 from metrics_store.store import MetricsStore
 from tests.store_helpers import (
-    lower_percentile,
+    exact_percentile,
     make_sample,
     pack_v1,
     read_rollup,
@@ -69,7 +69,7 @@ def test_round_trip_is_exact_and_quantiles_stay_within_one_percent(n):
     copy = round_trip(sketch)
     assert copy.count == n
     for q, estimate in zip(QUANTILES, copy.quantiles(QUANTILES), strict=True):
-        assert relative_error(estimate, lower_percentile(values, q)) <= 0.01
+        assert relative_error(estimate, exact_percentile(values, q)) <= 0.01
 
 
 def test_buckets_take_about_a_byte_each():
@@ -289,7 +289,7 @@ def test_store_with_version_1_rows_keeps_merging_and_reading(tmp_path):
     assert (row.count, row.min, row.max) == (len(values), min(values), max(values))
     assert row.sum == pytest.approx(sum(values), rel=1e-12)
     for q, estimate in zip(QUANTILES, row.sketch.quantiles(QUANTILES), strict=True):
-        assert relative_error(estimate, lower_percentile(values, q)) <= 0.01
+        assert relative_error(estimate, exact_percentile(values, q)) <= 0.01
     rewritten = sqlite3.connect(path)
     firsts = {
         blob[0] for (blob,) in rewritten.execute("SELECT sketch FROM rollup_hour")
