@@ -3,8 +3,9 @@
 Every function returns ``(sql, params)`` for rows shaped ``(bucket,
 series_id, count, sum, min, max, sketch)``, to be wrapped by a query that
 joins series and groups. Hours whose minutes changed since the hour rollup
-(``dirty_hours``) are read from their minutes, and days waiting for the day
-rollup from their hours, so no answer is ever stale.
+(``dirty_hours``) are read from their minutes (below the minute horizon, their
+stored row plus the late minutes), and days waiting for the day rollup from
+their hours, so no answer is ever stale.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sqlite3
 from typing import Any
 
 from metrics_store.ranges import TimeRange
+from metrics_store.store import MINUTE_HORIZON
 from metrics_store.timebuckets import DAY, HOUR, MINUTE
 
 
@@ -213,7 +215,11 @@ def _hour_rows_sql(
         [(start, end)],
         HOUR,
         series,
-        " AND r.bucket NOT IN (SELECT bucket FROM dirty_hours)",
+        # A dirty hour below the minute horizon keeps its row: its minutes
+        # were pruned, and the ones present arrived late, to be added.
+        " AND r.bucket NOT IN (SELECT bucket FROM dirty_hours WHERE bucket >= "
+        "(SELECT coalesce(max(value), -1e18) FROM counters "
+        f"WHERE name = '{MINUTE_HORIZON}'))",
     )
     only = ""
     if series is not None:

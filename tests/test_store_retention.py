@@ -257,3 +257,22 @@ def test_prune_rolls_up_hours_before_deleting_their_minutes(db_path, store):
     assert tier_times(db_path)["minute"] == []
     row = read_rollup(db_path, "rollup_hour")[(hour, "http", "public.index", LABELS)]
     assert row.count == 50 and row.sum == 250.0
+
+
+def test_a_pruned_hour_reads_its_row_plus_late_minutes_before_the_rollup(
+    db_path, store
+):
+    from metrics_store.queries import query_series
+    from metrics_store.ranges import MetricsQuery, TimeRange
+
+    hour = NOW - 2 * DAY
+    write_samples(store, [make_sample(hour + i * MINUTE, 10.0) for i in range(3)])
+    store.rollup_hours()
+    prune(store, POLICY, NOW)
+    write_samples(store, [make_sample(hour + 30 * MINUTE, 20.0)])  # not rolled up
+
+    query = MetricsQuery(TimeRange(hour, hour + HOUR, "hour"), "http")
+    with store.reading() as conn:
+        (series,) = [s for s in query_series(conn, query) if s.name == "public.index"]
+    (point,) = series.points
+    assert (point.count, point.sum, point.max) == (4, 50.0, 20.0)
