@@ -93,19 +93,25 @@ def apply_migrations(conn: sqlite3.Connection, directory: Path) -> list[int]:
 
 
 def split_statements(script: str) -> list[str]:
-    """Split an SQL script into complete statements (executescript would commit)."""
+    """Split an SQL script into complete statements (executescript would commit).
+
+    Triggers stay whole and comment-only text is dropped. Raises ValueError
+    when the script ends inside a statement.
+    """
     statements = []
-    current = ""
+    pending = ""
     for line in script.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            text = current.strip()
-            if text and not all(
-                part.strip().startswith("--") or not part.strip()
-                for part in text.splitlines()
-            ):
-                statements.append(text)
-            current = ""
-    if current.strip():
-        statements.append(current.strip())
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if not _only_comments(pending):
+                statements.append(pending.strip())
+            pending = ""
+    if not _only_comments(pending):
+        raise ValueError(f"Incomplete SQL statement at end of script: {pending!r}")
     return statements
+
+
+def _only_comments(text: str) -> bool:
+    return all(
+        not line.strip() or line.strip().startswith("--") for line in text.splitlines()
+    )

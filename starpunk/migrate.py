@@ -6,6 +6,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
+from metrics_store import migrate as metrics_migrate
 from metrics_store.migrate import enable_wal
 from starpunk.db import BUSY_TIMEOUT_MS, transaction
 from starpunk.errors import StarPunkError
@@ -30,23 +31,10 @@ def migration_files(directory: Path) -> list[Path]:
 
 def split_statements(script: str) -> list[str]:
     """Split an SQL script into complete statements (triggers stay whole)."""
-    statements: list[str] = []
-    pending = ""
-    for line in script.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            if pending.strip():
-                statements.append(pending.strip())
-            pending = ""
-    if pending.strip() and not _only_comments(pending):
-        raise StarPunkError(f"Incomplete SQL statement at end of script: {pending!r}")
-    return statements
-
-
-def _only_comments(text: str) -> bool:
-    return all(
-        not line.strip() or line.strip().startswith("--") for line in text.splitlines()
-    )
+    try:
+        return metrics_migrate.split_statements(script)
+    except ValueError as exc:
+        raise StarPunkError(str(exc)) from None
 
 
 def apply_migrations(connection: sqlite3.Connection, directory: Path) -> list[str]:

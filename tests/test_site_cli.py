@@ -86,7 +86,8 @@ def test_init_migrates_the_metrics_db_too(
 
     assert result.exit_code == 0, result.output
     assert "Metrics database: " in result.output
-    conn = sqlite3.connect(run.app.config["DATA_PATH"] + "/metrics.db")  # type: ignore[attr-defined]
+    data_path = run.app.config["DATA_PATH"]  # type: ignore[attr-defined]
+    conn = sqlite3.connect(data_path + "/metrics.db")
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
     assert {"series", "rollup_minute", "rollup_hour", "events"} <= tables
