@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -147,3 +148,20 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
 def say(message: str) -> None:
     """Progress on stderr, so stdout stays the results."""
     print(message, file=sys.stderr, flush=True)
+
+
+def command_line(doc: str, run, report, *, sites: bool = False) -> None:
+    """Run a benchmark from the command line and print its report.
+
+    ``--quick`` asks for a short smoke run; with ``sites``, ``--site`` (given
+    once or more) picks the sites measured.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    if sites:
+        parser.add_argument("--site", action="append", help="demo or starpunk")
+    args = parser.parse_args()
+    options = {"quick": args.quick}
+    if sites:
+        options["sites"] = args.site
+    print(report(run(**options)))

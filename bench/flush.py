@@ -13,7 +13,6 @@ batches grow. A second table compares the sketch's ``add`` with ``ddsketch``.
 
 from __future__ import annotations
 
-import argparse
 import random
 import tempfile
 import time
@@ -21,7 +20,14 @@ import timeit
 from pathlib import Path
 from typing import Any
 
-from bench.common import markdown_table, median, run_interleaved, say, worker_main
+from bench.common import (
+    command_line,
+    markdown_table,
+    median,
+    run_interleaved,
+    say,
+    worker_main,
+)
 
 MODULE = "bench.flush"
 WINDOW_SECONDS = 10.0
@@ -264,10 +270,7 @@ def report(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run")
-    args = parser.parse_args()
-    print(report(run(quick=args.quick)))
+    command_line(__doc__, run, report)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ drops the oldest sample, a path the product takes only under overload).
 
 from __future__ import annotations
 
-import argparse
 import timeit
 from typing import Any
 
 from bench.common import (
+    command_line,
     markdown_table,
     median,
     run_interleaved,
@@ -155,10 +155,7 @@ def report(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run")
-    args = parser.parse_args()
-    print(report(run(quick=args.quick)))
+    command_line(__doc__, run, report)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ The first call of a range is reported apart from the median of the repeats.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import tempfile
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from typing import Any
 
 from bench.common import (
     RESULTS_DIR,
+    command_line,
     markdown_table,
     median,
     run_interleaved,
@@ -203,10 +203,7 @@ def describe(outcome: Any) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run")
-    args = parser.parse_args()
-    print(report(run(quick=args.quick)))
+    command_line(__doc__, run, report)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ request are waited for before a batch's clock stops.
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import shutil
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    command_line,
     markdown_table,
     median,
     run_interleaved,
@@ -280,11 +280,7 @@ def report(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run")
-    parser.add_argument("--site", action="append", help="demo or starpunk")
-    args = parser.parse_args()
-    print(report(run(quick=args.quick, sites=args.site)))
+    command_line(__doc__, run, report, sites=True)
 
 
 if __name__ == "__main__":

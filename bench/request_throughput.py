@@ -12,7 +12,6 @@ ever targets 127.0.0.1, for a bounded time.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import re
@@ -29,6 +28,7 @@ from typing import Any
 
 from bench.common import (
     REPO_ROOT,
+    command_line,
     interleaved,
     markdown_table,
     median,
@@ -248,11 +248,7 @@ def report(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run")
-    parser.add_argument("--site", action="append", help="demo or starpunk")
-    args = parser.parse_args()
-    print(report(run(quick=args.quick, sites=args.site)))
+    command_line(__doc__, run, report, sites=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ with no traffic (schema, series of nothing), after a WAL checkpoint.
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import shutil
 import sqlite3
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import markdown_table, say, spawn_worker, worker_main
+from bench.common import command_line, markdown_table, say, spawn_worker, worker_main
 
 MODULE = "bench.storage"
 FLUSH_SECONDS = 10.0
@@ -209,10 +208,7 @@ def report(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run")
-    args = parser.parse_args()
-    print(report(run(quick=args.quick)))
+    command_line(__doc__, run, report)
 
 
 if __name__ == "__main__":
