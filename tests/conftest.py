@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
+from metrics_store.store import MetricsStore
 from starpunk import create_app
 from starpunk.credentials import PASSWORD_SETTING, create_token
 from starpunk.db import open_connection
@@ -131,3 +132,17 @@ def db_factory() -> Iterator[Callable[[Flask], sqlite3.Connection]]:
     yield open_for
     for connection in opened:
         connection.close()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Where a test's metrics database lives (not created yet)."""
+    return tmp_path / "metrics.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[MetricsStore]:
+    """A metrics store on :func:`db_path`, closed after the test."""
+    handle = MetricsStore(db_path)
+    yield handle
+    handle.close()

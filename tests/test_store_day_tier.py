@@ -9,24 +9,11 @@ import pytest
 from metrics_store.ranges import parse_query
 from metrics_store.retention import RetentionPolicy, prune
 from metrics_store.sketch import QuantileSketch
-from metrics_store.store import MetricsStore
 from metrics_store.summaries import summarize, summarize_with_total, top_by_total
 from metrics_store.timebuckets import DAY, HOUR
 from tests.store_helpers import make_sample, query_all, read_rollup, write_samples
 
 MIDNIGHT = datetime(2024, 3, 10, tzinfo=UTC).timestamp()
-
-
-@pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "metrics.db"
-
-
-@pytest.fixture
-def store(db_path):
-    handle = MetricsStore(db_path)
-    yield handle
-    handle.close()
 
 
 def spread_samples(days: int) -> list[tuple]:

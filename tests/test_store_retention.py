@@ -17,7 +17,7 @@ from metrics_store.retention import (
     count_expired,
     prune,
 )
-from metrics_store.store import MetricsStore, ProcessStatus
+from metrics_store.store import ProcessStatus
 from metrics_store.timebuckets import DAY, HOUR, MINUTE
 from tests.store_helpers import (
     LABELS,
@@ -35,18 +35,6 @@ TIER_QUERIES = {
     "hour": "SELECT bucket FROM rollup_hour",
     "events": "SELECT ts FROM events",
 }
-
-
-@pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "metrics.db"
-
-
-@pytest.fixture
-def store(db_path):
-    handle = MetricsStore(db_path)
-    yield handle
-    handle.close()
 
 
 def tier_times(db_path) -> dict[str, list[float]]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-import pytest
-
 from metrics_store.sketch import QuantileSketch
 from metrics_store.store import MetricsStore
 from tests.store_helpers import (
@@ -21,18 +19,6 @@ from tests.store_helpers import (
 
 HOUR0 = int(datetime(2024, 3, 10, 8, 0, tzinfo=UTC).timestamp())
 KEY = ("http", "public.index", LABELS)
-
-
-@pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "metrics.db"
-
-
-@pytest.fixture
-def store(db_path):
-    handle = MetricsStore(db_path)
-    yield handle
-    handle.close()
 
 
 def random_samples(rng: random.Random, count: int, hours: int) -> list[tuple]:

@@ -17,18 +17,6 @@ from tests.store_helpers import make_sample, query_all, read_rollup, write_sampl
 NOON = datetime(2024, 3, 10, 12, 0, tzinfo=UTC).timestamp()
 
 
-@pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "metrics.db"
-
-
-@pytest.fixture
-def store(db_path):
-    handle = MetricsStore(db_path)
-    yield handle
-    handle.close()
-
-
 def mixed_samples(offset: float = 0.0) -> list[tuple]:
     samples = []
     for i in range(40):

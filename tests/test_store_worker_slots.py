@@ -19,13 +19,6 @@ LIVE = 60.0
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = MetricsStore(tmp_path / "metrics.db")
-    yield store
-    store.close()
-
-
-@pytest.fixture
 def running():
     """Start four idle processes; return their pids (all alive on this host)."""
     children = [
