@@ -47,7 +47,7 @@ def _plain_errors(callback: Callable) -> Callable:
             raise
         except sqlite3.Error as error:
             raise click.ClickException(
-                f"the metrics database {str(_db_path())!r} cannot be used: {error}. "
+                f"the metrics database {str(_store().path)!r} cannot be used: {error}. "
                 "Check the file, its folder's permissions and free disk space."
             ) from None
         except OSError as error:
@@ -219,12 +219,6 @@ def _reader(store: MetricsStore) -> Iterator[sqlite3.Connection]:
         yield conn
 
 
-def _db_path() -> Path | str:
-    monitoring = current_app.extensions.get(EXTENSION)
-    store = getattr(monitoring, "store", None)
-    return store.path if store is not None else "(not configured)"
-
-
 def _retention() -> RetentionPolicy:
     try:
         settings = parse_metrics_settings(current_app.config)
@@ -250,11 +244,10 @@ def _write_stdout(chunks) -> None:
         fd = None  # not a real file (a test runner's capture)
     if fd is None:
         stream = getattr(sys.stdout, "buffer", None)
-        for chunk in chunks:
-            if stream is None:
-                sys.stdout.write(chunk)
-            else:
-                stream.write(chunk.encode("utf-8"))
+        if stream is None:
+            sys.stdout.writelines(chunks)
+        else:
+            _write_chunks(stream, chunks)
         sys.stdout.flush()
         return
     sys.stdout.flush()
@@ -262,6 +255,11 @@ def _write_stdout(chunks) -> None:
         data = memoryview(chunk.encode("utf-8"))
         while data:
             data = data[os.write(fd, data) :]
+
+
+def _write_chunks(handle, chunks) -> None:
+    for chunk in chunks:
+        handle.write(chunk.encode("utf-8"))
 
 
 def _write_file(path: Path, chunks) -> None:
@@ -277,8 +275,7 @@ def _write_file(path: Path, chunks) -> None:
         if target.is_dir():
             raise click.ClickException(f"cannot write {str(path)!r}: it is a folder.")
         with open(target, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk.encode("utf-8"))
+            _write_chunks(handle, chunks)
         return
     if not target.parent.is_dir():
         raise click.ClickException(
@@ -291,8 +288,7 @@ def _write_file(path: Path, chunks) -> None:
         with open(partial, "wb") as handle:
             if mode is not None:
                 os.chmod(partial, mode)
-            for chunk in chunks:
-                handle.write(chunk.encode("utf-8"))
+            _write_chunks(handle, chunks)
         os.replace(partial, target)
     except BaseException:
         with contextlib.suppress(OSError):
