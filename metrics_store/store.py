@@ -9,7 +9,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -522,32 +522,24 @@ class MetricsStore:
         source, target, dirty, width, parent = REBUILDS[tier]
         fold = tier == "hour" and start < _counter(conn, MINUTE_HORIZON)
         merged: dict[int, Aggregate] = {}
-        for series_id, count, total, low, high, blob in conn.execute(
-            "SELECT series_id, count, sum, min, max, sketch "
-            f"FROM {source} WHERE bucket >= ? AND bucket < ?",
-            (start, start + width),
-        ):
-            agg = merged.get(series_id)
-            if agg is None:
-                agg = merged[series_id] = Aggregate()
-            agg.count += count
-            agg.sum += total
-            agg.min = min(agg.min, low)
-            agg.max = max(agg.max, high)
-            agg.sketch.merge_bytes(blob)
-        if merged and fold:
-            for series_id, count, total, low, high, blob in conn.execute(
+        _fold_rows(
+            merged,
+            conn.execute(
                 "SELECT series_id, count, sum, min, max, sketch "
-                f"FROM {target} WHERE bucket = ?",
-                (start,),
-            ).fetchall():
-                agg = merged.get(series_id)
-                if agg is not None:
-                    agg.count += count
-                    agg.sum += total
-                    agg.min = min(agg.min, low)
-                    agg.max = max(agg.max, high)
-                    agg.sketch.merge_bytes(blob)
+                f"FROM {source} WHERE bucket >= ? AND bucket < ?",
+                (start, start + width),
+            ),
+        )
+        if merged and fold:
+            _fold_rows(
+                merged,
+                conn.execute(
+                    "SELECT series_id, count, sum, min, max, sketch "
+                    f"FROM {target} WHERE bucket = ?",
+                    (start,),
+                ).fetchall(),
+                only_known=True,
+            )
             conn.execute(
                 f"DELETE FROM {source} WHERE bucket >= ? AND bucket < ?",
                 (start, start + width),
@@ -594,6 +586,26 @@ class MetricsStore:
             with contextlib.suppress(OSError):
                 total += os.path.getsize(f"{self.path}{suffix}")
         return total
+
+
+def _fold_rows(
+    merged: dict[int, Aggregate], rows: Iterable[tuple], only_known: bool = False
+) -> None:
+    """Add ``(series_id, count, sum, min, max, sketch)`` rows into ``merged``.
+
+    With ``only_known``, rows of series not in ``merged`` yet are skipped.
+    """
+    for series_id, count, total, low, high, blob in rows:
+        agg = merged.get(series_id)
+        if agg is None:
+            if only_known:
+                continue
+            agg = merged[series_id] = Aggregate()
+        agg.count += count
+        agg.sum += total
+        agg.min = min(agg.min, low)
+        agg.max = max(agg.max, high)
+        agg.sketch.merge_bytes(blob)
 
 
 def _merge_row(rows: dict, owned: set, key: tuple, agg: Aggregate) -> None:
