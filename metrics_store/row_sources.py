@@ -16,7 +16,7 @@ import sqlite3
 from typing import Any
 
 from metrics_store.ranges import TimeRange
-from metrics_store.store import MINUTE_HORIZON
+from metrics_store.rollup import MINUTE_HORIZON
 from metrics_store.timebuckets import DAY, HOUR, MINUTE
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from metrics_store.store import MINUTE_HORIZON, TOTAL_NAME
+from metrics_store.rollup import MINUTE_HORIZON
+from metrics_store.store import TOTAL_NAME
 
 # (name, table, time column); rollup keys begin with bucket, events are indexed.
 TIER_SOURCES = (
